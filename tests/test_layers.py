@@ -1,0 +1,25 @@
+"""The backend and the declarations stay Qt-free (DESIGN.md: imports point downward only)."""
+
+import subprocess
+import sys
+
+QT_FREE = ["workbench.compute.optimizers", "workbench.params", "workbench.i18n", "workbench.scene",
+           "workbench.export_data", "workbench.registry"]
+
+
+def test_backend_imports_no_qt_and_no_torch():
+    code = ("import sys, importlib\n"
+            f"for name in {QT_FREE!r}: importlib.import_module(name)\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('PySide6', 'pyqtgraph', 'superqt', 'widgets', 'torch', 'shiboken6'))\n"
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_widgets_do_not_import_the_shell():
+    code = ("import sys, widgets.optimizers, widgets.render\n"
+            "print(','.join(m for m in ('workbench.app', 'workbench.cli', 'workbench.bench') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.stdout.strip() == ""

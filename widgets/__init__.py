@@ -1,0 +1,1 @@
+"""Qt views: one module per panel plus the shared controls, style and rendering."""

@@ -1,0 +1,240 @@
+"""The panel base class: declared controls + figure + notes, and the one update path.
+
+control edited -> ``set_values`` (validated by the declaration) -> compute(values) off the GUI
+thread -> ``draw(result)``. While a compute runs, further changes only mark the panel dirty;
+when the compute returns, a stale result is dropped and the latest values are computed once,
+so a dragged slider costs at most one compute in flight and never freezes input.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from typing import Any, Mapping
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter,
+                               QTextBrowser, QVBoxLayout, QWidget)
+from superqt import QCollapsible
+
+from widgets.controls import ParamControl, make_control
+from widgets.style import Style
+from workbench.i18n import language, pick, tr
+from workbench.params import ParamError, ParamSet
+
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-compute")
+
+
+class Panel(QWidget):
+    """Subclasses set NAME, TITLE_EN/ZH, PARAMS and implement build_figure, compute, draw."""
+
+    NAME = ""
+    TITLE_EN = ""
+    TITLE_ZH = ""
+    PARAMS: ParamSet
+    BENCH_PARAMS: tuple[str, ...] = ()  # parameters the benchmark sweeps
+    CAPTION_PARAMS: tuple[str, ...] | None = None  # None: every parameter
+
+    message = Signal(str, bool)  # text, is_error
+    drawn = Signal()
+    _computed = Signal(int, object, object)  # generation, result, error
+
+    def __init__(self, style: Style, values: Mapping[str, Any] | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName(f"panel_{self.NAME}")
+        self.style_ = style
+        self.values = self.PARAMS.defaults() if values is None else dict(values)
+        self.result: Any = None
+        self._generation = 0
+        self._busy = False
+        self._computed.connect(self._on_computed, Qt.QueuedConnection)
+        self.controls: dict[str, ParamControl] = {}
+        self.figure = self.build_figure()
+        self.figure.setObjectName("figure")
+        self.notes = QTextBrowser()
+        self.notes.setOpenExternalLinks(True)
+        self.notes.setObjectName("notes")
+        self._build_layout()
+        self.refresh_notes()
+        self._show_all_values()
+
+    # ---- subclass hooks -------------------------------------------------------------------
+    @classmethod
+    def title(cls) -> str:
+        return pick(cls.TITLE_EN, cls.TITLE_ZH)
+
+    def build_figure(self) -> QWidget:
+        raise NotImplementedError
+
+    @staticmethod
+    def compute(values: Mapping[str, Any]) -> Any:
+        """Pure function of the values; runs off the GUI thread."""
+        raise NotImplementedError
+
+    def draw(self, result: Any) -> None:
+        raise NotImplementedError
+
+    def notes_html(self) -> str:
+        """The notes pane: assets/notes/<panel>.<lang>.html."""
+        name = f"{self.NAME}.{language()}.html"
+        return resources.files("assets").joinpath("notes", name).read_text(encoding="utf-8")
+
+    def extra_controls(self) -> list[QWidget]:
+        """Widgets placed above the declared controls (view-only state, e.g. playback)."""
+        return []
+
+    def caption(self) -> str:
+        return f"{self.title()}: {self.PARAMS.caption(self.values, self.CAPTION_PARAMS)}"
+
+    # ---- layout ---------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        side = QWidget()
+        side.setObjectName("controls")
+        column = QVBoxLayout(side)
+        column.setContentsMargins(6, 6, 6, 6)
+        top = QHBoxLayout()
+        self.preset_box = QComboBox()
+        self.preset_box.setObjectName("presets")
+        self.preset_box.addItem(tr("Presets…"), "")
+        for preset in self.PARAMS.presets.values():
+            self.preset_box.addItem(preset.label(), preset.key)
+        self.preset_box.setToolTip(tr("Load a prepared scene"))
+        self.preset_box.activated.connect(self._preset_chosen)
+        reset = QPushButton(tr("Reset"))
+        reset.setToolTip(tr("Every parameter back to its default"))
+        reset.clicked.connect(self.reset)
+        top.addWidget(self.preset_box, 1)
+        top.addWidget(reset)
+        column.addLayout(top)
+        for widget in self.extra_controls():
+            column.addWidget(widget)
+        groups: dict[str, QVBoxLayout | QCollapsible] = {}
+        for param in self.PARAMS:
+            control = make_control(param, self.style_)
+            control.edited.connect(self._control_edited)
+            self.controls[param.name] = control
+            if not param.group:
+                column.addWidget(control)
+                continue
+            if param.group not in groups:
+                box = QCollapsible(tr(param.group))
+                box.setObjectName(f"group_{param.group}")
+                box.setDuration(0)
+                column.addWidget(box)
+                groups[param.group] = box
+            groups[param.group].addWidget(control)
+        self.groups = groups
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(int(self.style_.point_size * 30))
+        scroll.setMaximumWidth(int(self.style_.point_size * 42))
+        self.splitter = QSplitter(Qt.Horizontal)
+        self.splitter.addWidget(scroll)
+        self.splitter.addWidget(self.figure)
+        self.splitter.addWidget(self.notes)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setCollapsible(1, False)
+        self.splitter.setSizes([340, 900, 300])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+
+    def set_notes_visible(self, visible: bool) -> None:
+        self.notes.setVisible(visible)
+
+    def refresh_notes(self) -> None:
+        self.notes.setHtml(self.notes_html())
+
+    # ---- the update path ------------------------------------------------------------------
+    def _control_edited(self, name: str, raw: Any) -> None:
+        self.set_values({name: raw})
+
+    def set_values(self, changes: Mapping[str, Any]) -> bool:
+        """Validate and apply ``changes``; on a problem, say so and keep the state."""
+        try:
+            new = self.PARAMS.update(self.values, changes)
+        except ParamError as error:
+            for name in changes:
+                if name in self.controls:
+                    self.controls[name].show_value(self.values[name])
+                    mine = [p for p in error.problems if f"({name})" in p or p.startswith(f"{name}:")]
+                    self.controls[name].show_error("\n".join(mine or error.problems))
+            self.message.emit(str(error), True)
+            return False
+        changed = [n for n in new if new[n] != self.values.get(n)]
+        self.values = new
+        for name in set(changed) | set(changes):
+            if name in self.controls:
+                self.controls[name].show_value(new[name])
+                self.controls[name].show_error("")
+        self.values_changed(changed)
+        self.schedule()
+        return True
+
+    def values_changed(self, names: list[str]) -> None:
+        """Hook: react to accepted changes before the compute (e.g. enable/disable controls)."""
+
+    def apply_preset(self, key: str) -> None:
+        preset = self.PARAMS.presets[key]
+        self.set_all(self.PARAMS.resolve(preset.values))
+        self.message.emit(tr("Preset: {name}").format(name=preset.label()), False)
+
+    def set_all(self, values: Mapping[str, Any]) -> bool:
+        """Replace every value at once (reset, preset, scene); missing names take defaults."""
+        return self.set_values({**self.PARAMS.defaults(), **values})
+
+    def reset(self) -> None:
+        self.set_all(self.PARAMS.defaults())
+        self.message.emit(tr("Parameters reset to defaults"), False)
+
+    def _preset_chosen(self, index: int) -> None:
+        key = self.preset_box.itemData(index)
+        with QSignalBlocker(self.preset_box):
+            self.preset_box.setCurrentIndex(0)
+        if key:
+            self.apply_preset(key)
+
+    def _show_all_values(self) -> None:
+        for name, control in self.controls.items():
+            control.show_value(self.values[name])
+        self.values_changed(list(self.values))
+
+    def schedule(self) -> None:
+        """Ask for a recompute; coalesced with any compute already in flight."""
+        self._generation += 1
+        if not self._busy:
+            self._start()
+
+    def _start(self) -> None:
+        self._busy = True
+        generation, values = self._generation, dict(self.values)
+        _EXECUTOR.submit(self._run, generation, values)
+
+    def _run(self, generation: int, values: dict) -> None:
+        try:
+            self._computed.emit(generation, self.compute(values), None)
+        except Exception as error:  # shown in the status bar, never a crash
+            self._computed.emit(generation, None, error)
+
+    def _on_computed(self, generation: int, result: Any, error: Exception | None) -> None:
+        self._busy = False
+        if generation != self._generation:
+            self._start()  # stale: compute the latest values once
+            return
+        if error is not None:
+            self.message.emit(tr("Could not compute: {error}").format(error=error), True)
+            return
+        self._show(result)
+
+    def compute_now(self) -> None:
+        """Compute and draw synchronously (export, CLI, tests)."""
+        self._generation += 1
+        self._show(self.compute(dict(self.values)))
+
+    def _show(self, result: Any) -> None:
+        self.result = result
+        self.draw(result)
+        self.drawn.emit()

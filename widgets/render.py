@@ -1,0 +1,79 @@
+"""Render a panel's figure to a sharp PNG (1x/2x/3x), an SVG, or the clipboard."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QBuffer, QIODevice, QPoint, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QWidget
+
+from widgets.style import Style
+from workbench.scene import write_atomic
+
+
+def _caption_height(style: Style, caption: str, width: int) -> int:
+    if not caption:
+        return 0
+    metrics = QFontMetrics(style.font(0.95))
+    rect = metrics.boundingRect(QRect(0, 0, width - 16, 10_000), Qt.TextWordWrap, caption)
+    return rect.height() + 12
+
+
+def _paint(painter: QPainter, widget: QWidget, style: Style, caption: str) -> None:
+    size = widget.size()
+    painter.fillRect(QRect(QPoint(0, 0), size), QColor(style.background))
+    QWidget.render(widget, painter, QPoint(0, 0))  # the QWidget overload: widget and children
+    if caption:
+        painter.setPen(QColor(style.foreground))
+        painter.setFont(style.font(0.95))
+        height = _caption_height(style, caption, size.width())
+        painter.fillRect(QRect(0, size.height(), size.width(), height), QColor(style.background))
+        painter.drawText(QRectF(8, size.height() + 6, size.width() - 16, height - 6),
+                         Qt.TextWordWrap | Qt.AlignLeft | Qt.AlignTop, caption)
+
+
+def render_image(widget: QWidget, style: Style, scale: int = 1, caption: str = "") -> QImage:
+    """The widget as an image at ``scale`` x its logical size (vector-sharp text), caption below."""
+    size = widget.size()
+    height = size.height() + _caption_height(style, caption, size.width())
+    image = QImage(size.width() * scale, height * scale, QImage.Format_ARGB32_Premultiplied)
+    image.setDevicePixelRatio(scale)
+    image.fill(QColor(style.background))
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.Antialiasing)
+    painter.setRenderHint(QPainter.TextAntialiasing)
+    _paint(painter, widget, style, caption)
+    painter.end()
+    return image
+
+
+def save_png(widget: QWidget, path: str, style: Style, scale: int = 1, caption: str = "") -> None:
+    """Write a PNG; OSError naming the path when it cannot be written."""
+    image = render_image(widget, style, scale, caption)
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.WriteOnly)
+    if not image.save(buffer, "PNG"):
+        raise OSError(f"could not encode PNG for {path}")
+    buffer.close()
+    write_atomic(path, bytes(data))
+
+
+def save_svg(widget: QWidget, path: str, style: Style, title: str, caption: str = "") -> None:
+    """Write an SVG via QSvgGenerator (pyqtgraph 0.14's SVGExporter fails with current Qt)."""
+    size = widget.size()
+    height = size.height() + _caption_height(style, caption, size.width())
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.WriteOnly)
+    generator = QSvgGenerator()
+    generator.setOutputDevice(buffer)
+    generator.setSize(QSize(size.width(), height))
+    generator.setViewBox(QRect(0, 0, size.width(), height))
+    generator.setTitle(title)
+    generator.setDescription(caption)
+    painter = QPainter(generator)
+    _paint(painter, widget, style, caption)
+    painter.end()
+    buffer.close()
+    write_atomic(path, bytes(data))

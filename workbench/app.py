@@ -1,0 +1,322 @@
+"""The main window: panel navigation, menus, status bar, settings, scenes and export."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pyqtgraph as pg
+import PySide6
+from PySide6.QtCore import QSettings, QStandardPaths, Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QListWidget, QMainWindow,
+                               QMessageBox, QStackedWidget, QWidget)
+
+from widgets.panel import Panel
+from widgets.render import render_image, save_png, save_svg
+from widgets.style import THEMES, Style
+from workbench import __version__
+from workbench.export_data import save_data
+from workbench.i18n import LANGUAGES, language, set_language, tr
+from workbench.params import ParamError
+from workbench.registry import PANELS, panel_class
+from workbench.scene import SceneError, read_scene, save_scene
+
+FONT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
+
+
+def settings_store() -> QSettings:
+    """Settings in an INI file (WORKBENCH_CONFIG_DIR overrides the folder, e.g. for tests)."""
+    folder = os.environ.get("WORKBENCH_CONFIG_DIR") or QStandardPaths.writableLocation(
+        QStandardPaths.AppConfigLocation) or str(Path.home() / ".config" / "dl-workbench")
+    return QSettings(str(Path(folder) / "settings.ini"), QSettings.IniFormat)
+
+
+def read_settings(store: QSettings) -> dict[str, Any]:
+    """Stored preferences, each checked; anything corrupt falls back to its default."""
+    def get(key, ok, default):
+        try:
+            value = store.value(key, default)
+        except Exception:
+            return default
+        return value if ok(value) else default
+    scale = get("font_scale", lambda v: _float(v) in FONT_SCALES, 1.0)
+    return {
+        "panel": get("panel", lambda v: v in PANELS, next(iter(PANELS))),
+        "theme": get("theme", lambda v: v in THEMES, "light"),
+        "language": get("language", lambda v: v in LANGUAGES, None),
+        "font_scale": _float(scale),
+        "geometry": get("geometry", lambda v: hasattr(v, "size"), None),
+        "notes": get("notes", lambda v: str(v).lower() in ("true", "false"), "true") in (True, "true"),
+    }
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class MainWindow(QMainWindow):
+    """Sidebar of panels, a stack of panel widgets (created on first visit), menus."""
+
+    def __init__(self, style: Style, panel: str, values: Mapping[str, Mapping[str, Any]] | None = None,
+                 store: QSettings | None = None, show_notes: bool = True):
+        super().__init__()
+        self.setObjectName("main_window")
+        self.style_ = style
+        self.store = store
+        self.show_notes = show_notes
+        self.saved_values: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (values or {}).items()}
+        self.panels: dict[str, Panel] = {}
+        self.current = panel
+        self.caption_on_export = True
+        self.nav = QListWidget()
+        self.nav.setObjectName("navigation")
+        self.stack = QStackedWidget()
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.nav)
+        row.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.nav.currentRowChanged.connect(lambda row: self.show_panel(list(PANELS)[row]))
+        self.rebuild()
+        if self.store is not None and (geometry := read_settings(self.store)["geometry"]) is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1500, 920)
+
+    # ---- building ----------------------------------------------------------------------------
+    def rebuild(self) -> None:
+        """(Re)create texts, menus and panels for the current language and style; values are kept."""
+        for name, panel in self.panels.items():
+            self.saved_values[name] = dict(panel.values)
+            self.stack.removeWidget(panel)
+            panel.deleteLater()
+        self.panels = {}
+        self.setWindowTitle(tr("Deep-learning workbench"))
+        app = QApplication.instance()
+        self.style_.apply_to_app(app)
+        pg.setConfigOptions(antialias=True, background=self.style_.background, foreground=self.style_.foreground)
+        self.nav.blockSignals(True)
+        self.nav.clear()
+        for index, name in enumerate(PANELS):
+            self.nav.addItem(f"{index + 1}  {panel_class(name).title()}")
+        self.nav.setFont(self.style_.font(1.1))
+        self.nav.setFixedWidth(int(self.style_.point_size * 14))
+        self.nav.blockSignals(False)
+        self._build_menus()
+        self.show_panel(self.current)
+
+    def _action(self, menu, text: str, slot, shortcut=None, checkable=False, checked=False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        if checkable:
+            action.setChecked(checked)
+            action.toggled.connect(slot)
+        else:
+            action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        bar.clear()
+        file = bar.addMenu(tr("&File"))
+        self._action(file, tr("Open scene…"), self.open_scene_dialog, QKeySequence.Open)
+        self._action(file, tr("Save scene…"), self.save_scene_dialog, QKeySequence.Save)
+        file.addSeparator()
+        for scale in (1, 2, 3):
+            self._action(file, tr("Export PNG at {scale}x…").format(scale=scale),
+                         lambda _=False, s=scale: self.export_png_dialog(s), "Ctrl+E" if scale == 2 else None)
+        self._action(file, tr("Export SVG…"), self.export_svg_dialog)
+        self._action(file, tr("Export data (JSON)…"), self.export_data_dialog)
+        self._action(file, tr("Copy image"), self.copy_image, "Ctrl+Shift+C")
+        self._action(file, tr("Caption on exported images"), self._set_caption, checkable=True,
+                     checked=self.caption_on_export)
+        file.addSeparator()
+        self._action(file, tr("Quit"), self.close, QKeySequence.Quit)
+
+        view = bar.addMenu(tr("&View"))
+        for index, name in enumerate(PANELS):
+            self._action(view, panel_class(name).title(), lambda _=False, n=name: self.show_panel(n),
+                         f"Ctrl+{index + 1}")
+        view.addSeparator()
+        self._action(view, tr("Reset parameters"), lambda: self.panel.reset(), "Ctrl+R")
+        self._action(view, tr("Show notes"), self._set_notes, "Ctrl+N", checkable=True, checked=self.show_notes)
+        view.addSeparator()
+        languages = view.addMenu(tr("Language"))
+        group = QActionGroup(self)
+        for code, label in LANGUAGES.items():
+            action = self._action(languages, label, lambda on, c=code: on and self.set_language(c),
+                                  checkable=True, checked=code == language())
+            group.addAction(action)
+        themes = view.addMenu(tr("Theme"))
+        group = QActionGroup(self)
+        for theme, label in (("light", tr("Light")), ("dark", tr("Dark"))):
+            action = self._action(themes, label, lambda on, t=theme: on and self.set_style(theme=t),
+                                  checkable=True, checked=theme == self.style_.theme)
+            group.addAction(action)
+        self._action(view, tr("Presentation mode"), lambda on: self.set_style(presentation=on), "F11",
+                     checkable=True, checked=self.style_.presentation)
+        self._action(view, tr("Larger text"), lambda: self.step_font(+1), "Ctrl+=")
+        self._action(view, tr("Smaller text"), lambda: self.step_font(-1), "Ctrl+-")
+
+        help_menu = bar.addMenu(tr("&Help"))
+        self._action(help_menu, tr("Notes for this panel"), lambda: self._set_notes(True), "F1")
+        self._action(help_menu, tr("About"), self.about)
+
+    # ---- navigation and state -------------------------------------------------------------------
+    @property
+    def panel(self) -> Panel:
+        return self.panels[self.current]
+
+    def show_panel(self, name: str) -> Panel:
+        if name not in self.panels:
+            panel = panel_class(name)(self.style_, self.saved_values.get(name))
+            panel.message.connect(self.show_message)
+            panel.set_notes_visible(self.show_notes)
+            panel.figure.setFocusPolicy(Qt.ClickFocus)
+            copy = QShortcut(QKeySequence.Copy, panel.figure)
+            copy.setContext(Qt.WidgetWithChildrenShortcut)
+            copy.activated.connect(self.copy_image)
+            self.panels[name] = panel
+            self.stack.addWidget(panel)
+            panel.schedule()
+        self.current = name
+        self.stack.setCurrentWidget(self.panels[name])
+        self.nav.blockSignals(True)
+        self.nav.setCurrentRow(list(PANELS).index(name))
+        self.nav.blockSignals(False)
+        return self.panels[name]
+
+    def show_message(self, text: str, is_error: bool = False) -> None:
+        self.statusBar().setStyleSheet(f"color: {self.style_.error};" if is_error else "")
+        self.statusBar().showMessage(text, 0 if is_error else 6000)
+
+    def set_language(self, lang: str) -> None:
+        if lang != language():
+            set_language(lang)
+            self.rebuild()
+
+    def set_style(self, **changes) -> None:
+        style = Style(**{**self.style_.__dict__, **changes})
+        if style != self.style_:
+            self.style_ = style
+            if "presentation" in changes:
+                self.showFullScreen() if style.presentation else self.showNormal()
+            self.rebuild()
+
+    def step_font(self, direction: int) -> None:
+        index = min(range(len(FONT_SCALES)), key=lambda i: abs(FONT_SCALES[i] - self.style_.font_scale))
+        index = min(max(index + direction, 0), len(FONT_SCALES) - 1)
+        self.set_style(font_scale=FONT_SCALES[index])
+
+    def _set_notes(self, visible: bool) -> None:
+        self.show_notes = visible
+        for panel in self.panels.values():
+            panel.set_notes_visible(visible)
+
+    def _set_caption(self, on: bool) -> None:
+        self.caption_on_export = on
+
+    def closeEvent(self, event) -> None:
+        if self.store is not None:
+            self.store.setValue("geometry", self.saveGeometry())
+            self.store.setValue("panel", self.current)
+            self.store.setValue("theme", self.style_.theme)
+            self.store.setValue("language", language())
+            self.store.setValue("font_scale", self.style_.font_scale)
+            self.store.setValue("notes", "true" if self.show_notes else "false")
+            self.store.sync()
+        super().closeEvent(event)
+
+    def about(self) -> None:
+        import sys
+        text = tr("Deep-learning workbench {version}").format(version=__version__) + "<br><br>" + "<br>".join([
+            f"Python {platform.python_version()}", f"PySide6 {PySide6.__version__}", f"pyqtgraph {pg.__version__}",
+            f"numpy {np.__version__}",
+            f"torch {sys.modules['torch'].__version__}" if "torch" in sys.modules else tr("torch: not loaded yet"),
+        ])
+        QMessageBox.about(self, tr("About"), text)
+
+    # ---- scenes -----------------------------------------------------------------------------
+    def open_scene(self, path: str) -> bool:
+        """Load a scene; every problem is reported and nothing is applied unless all is well."""
+        try:
+            name, raw = read_scene(path)
+            if name not in PANELS:
+                raise SceneError(tr("scene {path}: unknown panel {panel!r} (known: {known})").format(
+                    path=path, panel=name, known=", ".join(PANELS)))
+            values = panel_class(name).PARAMS.resolve(raw)
+        except (SceneError, ParamError) as error:
+            self.show_message(str(error), True)
+            return False
+        self.show_panel(name).set_all(values)
+        self.show_message(tr("Opened scene {path}").format(path=path))
+        return True
+
+    def save_scene(self, path: str) -> bool:
+        try:
+            save_scene(path, self.current, self.panel.values)
+        except OSError as error:
+            self.show_message(tr("Could not save {path}: {error}").format(path=path, error=error.strerror or error), True)
+            return False
+        self.show_message(tr("Saved scene {path}").format(path=path))
+        return True
+
+    def open_scene_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, tr("Open scene"), "", tr("Scenes (*.json)"))
+        if path:
+            self.open_scene(path)
+
+    def save_scene_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, tr("Save scene"), f"{self.current}.json", tr("Scenes (*.json)"))
+        if path:
+            self.save_scene(path)
+
+    # ---- export -----------------------------------------------------------------------------
+    def _caption(self) -> str:
+        return self.panel.caption() if self.caption_on_export else ""
+
+    def export(self, path: str, kind: str, scale: int = 2) -> bool:
+        """kind: png | svg | data. A failure is reported in the status bar."""
+        panel = self.panel
+        try:
+            if kind == "png":
+                save_png(panel.figure, path, self.style_, scale, self._caption())
+            elif kind == "svg":
+                save_svg(panel.figure, path, self.style_, panel.title(), self._caption())
+            else:
+                save_data(path, self.current, panel.values, panel.result)
+        except OSError as error:
+            self.show_message(tr("Could not export to {path}: {error}").format(
+                path=path, error=error.strerror or error), True)
+            return False
+        self.show_message(tr("Exported {path}").format(path=path))
+        return True
+
+    def _export_dialog(self, kind: str, suffix: str, pattern: str, scale: int = 2) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, tr("Export"), f"{self.current}.{suffix}", pattern)
+        if path:
+            self.export(path, kind, scale)
+
+    def export_png_dialog(self, scale: int) -> None:
+        self._export_dialog("png", "png", tr("PNG images (*.png)"), scale)
+
+    def export_svg_dialog(self) -> None:
+        self._export_dialog("svg", "svg", tr("SVG images (*.svg)"))
+
+    def export_data_dialog(self) -> None:
+        self._export_dialog("data", "json", tr("JSON data (*.json)"))
+
+    def copy_image(self) -> None:
+        QApplication.clipboard().setImage(render_image(self.panel.figure, self.style_, 2, self._caption()))
+        self.show_message(tr("Figure copied to the clipboard"))

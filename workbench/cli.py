@@ -1,0 +1,241 @@
+"""Command line: open the workbench, export a panel headless, or list panels and parameters.
+
+    workbench [--panel NAME] [--set name=value]... [--scene FILE] [--lang en|zh_CN]
+              [--theme light|dark] [--presentation]
+    workbench export PANEL -o OUT.png|OUT.svg [--scale 1|2|3] [--set ...] [--scene FILE]
+              [--data OUT.json] [--lang ...] [--theme ...] [--presentation] [--no-caption]
+    workbench list [PANEL]
+
+Bad input prints one line naming the problem and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+from workbench import __version__
+from workbench.i18n import LANGUAGES, set_language, system_language, tr
+from workbench.params import ParamError
+from workbench.registry import PANELS
+from workbench.scene import SceneError, read_scene
+
+THEMES = ("light", "dark")
+
+
+class UsageError(Exception):
+    """Bad command-line input: one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a parameter (repeatable); see 'workbench list PANEL'")
+    parser.add_argument("--scene", metavar="FILE", help="load a scene file (JSON)")
+    parser.add_argument("--lang", choices=tuple(LANGUAGES), help="interface language")
+    parser.add_argument("--theme", choices=THEMES, help="colour theme")
+    parser.add_argument("--presentation", action="store_true", help="projector mode: large fonts, thick lines")
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="workbench", description="Deep-learning workbench. Subcommands: export, list.")
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    parser.add_argument("--panel", help="panel to open: " + ", ".join(PANELS))
+    _common(parser)
+    return parser
+
+
+def _export_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="workbench export", description="Render a panel to PNG or SVG without a display.")
+    parser.add_argument("panel", help="panel: " + ", ".join(PANELS))
+    parser.add_argument("-o", "--output", required=True, help="OUT.png or OUT.svg")
+    parser.add_argument("--scale", type=int, choices=(1, 2, 3), default=2, help="PNG pixel scale (default 2)")
+    parser.add_argument("--data", metavar="OUT.json", help="also write the computed arrays as JSON")
+    parser.add_argument("--no-caption", action="store_true", help="leave the parameter caption off")
+    parser.add_argument("--size", default="1280x800", help="figure size in logical pixels, WxH")
+    _common(parser)
+    return parser
+
+
+def resolve_values(panel: str | None, scene: str | None, assignments: list[str]) -> tuple[str, dict[str, Any]]:
+    """Panel name and its validated values from --panel, --scene and --set (applied in that order)."""
+    from workbench.registry import panel_class
+
+    raw: dict[str, Any] = {}
+    if scene:
+        try:
+            scene_panel, raw = read_scene(scene)
+        except SceneError as error:
+            raise UsageError(str(error)) from None
+        if panel and panel != scene_panel:
+            raise UsageError(f"--scene {scene} is for panel {scene_panel!r}, not {panel!r}")
+        panel = scene_panel
+    panel = panel or next(iter(PANELS))
+    if panel not in PANELS:
+        raise UsageError(f"unknown panel {panel!r}; panels: {', '.join(PANELS)}")
+    params = panel_class(panel).PARAMS
+    try:
+        values = params.resolve({**raw, **params.parse_assignments(assignments)})
+    except ParamError as error:
+        raise UsageError(str(error)) from None
+    return panel, values
+
+
+def _language(choice: str | None, stored: str | None = None) -> None:
+    set_language(choice or stored or system_language())
+
+
+def _has_display() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM") or sys.platform in ("win32", "darwin"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def gui_main(argv: list[str]) -> int:
+    args = _gui_parser().parse_args(argv)
+    _language(args.lang)
+    panel, values = resolve_values(args.panel, args.scene, args.set)
+    if not _has_display():
+        print("workbench: no display found (DISPLAY is not set). To render a panel without a display, use: "
+              "workbench export PANEL -o out.png", file=sys.stderr)
+        return 1
+    from PySide6.QtWidgets import QApplication
+
+    from widgets.style import Style
+    from workbench.app import MainWindow, read_settings, settings_store
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("dl-workbench")
+    store = settings_store()
+    stored = read_settings(store)
+    _language(args.lang, stored["language"])
+    style = Style(theme=args.theme or stored["theme"], presentation=args.presentation,
+                  font_scale=stored["font_scale"])
+    first = panel if (args.panel or args.scene) else stored["panel"]
+    if not (args.panel or args.scene or args.set):
+        values = None
+    window = MainWindow(style, first, {panel: values} if values else None, store, stored["notes"])
+    if report := os.environ.get("WORKBENCH_STARTUP_REPORT"):
+        _report_startup(window, report)
+    if args.presentation:
+        window.showFullScreen()
+    else:
+        window.show()
+    return app.exec()
+
+
+def _report_startup(window, path: str) -> None:
+    """For the benchmark: write the wall-clock times of the first paint and first drawn panel, quit."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    times: dict[str, float] = {}
+
+    class FirstPaint(QObject):
+        def eventFilter(self, obj, event):
+            if event.type() == QEvent.Paint and "paint" not in times:
+                times["paint"] = time.time()
+            return False
+
+    def drawn():
+        if "drawn" not in times:
+            window.panel.figure.repaint()
+            times["drawn"] = time.time()
+            with open(path, "w") as handle:
+                handle.write(f"{times.get('paint', times['drawn'])} {times['drawn']}\n")
+            QTimer.singleShot(0, QApplication.quit)
+
+    window._startup_filter = FirstPaint(window)
+    window.installEventFilter(window._startup_filter)
+    window.panel.drawn.connect(drawn)
+
+
+def export_main(argv: list[str]) -> int:
+    args = _export_parser().parse_args(argv)
+    _language(args.lang, "en")
+    panel_name, values = resolve_values(args.panel, args.scene, args.set)
+    if args.panel != panel_name:
+        raise UsageError(f"unknown panel {args.panel!r}; panels: {', '.join(PANELS)}")
+    suffix = os.path.splitext(args.output)[1].lower()
+    if suffix not in (".png", ".svg"):
+        raise UsageError(f"-o {args.output}: the file name must end in .png or .svg")
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        if not (200 <= width <= 8000 and 150 <= height <= 8000):
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"--size {args.size}: expected WxH with 200<=W<=8000 and 150<=H<=8000") from None
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from widgets.render import save_png, save_svg
+    from widgets.style import Style
+    from workbench.export_data import save_data
+    from workbench.registry import panel_class
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    style = Style(theme=args.theme or "light", presentation=args.presentation)
+    style.apply_to_app(app)
+    panel = panel_class(panel_name)(style, values)
+    panel.set_notes_visible(False)
+    panel.figure.setMinimumSize(width, height)
+    panel.figure.setMaximumSize(width, height)
+    panel.show()
+    panel.compute_now()
+    app.processEvents()
+    caption = "" if args.no_caption else panel.caption()
+    try:
+        if suffix == ".png":
+            save_png(panel.figure, args.output, style, args.scale, caption)
+        else:
+            save_svg(panel.figure, args.output, style, panel.title(), caption)
+        if args.data:
+            save_data(args.data, panel_name, values, panel.result)
+    except OSError as error:
+        print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    print(f"workbench: wrote {args.output}" + (f" and {args.data}" if args.data else ""))
+    return 0
+
+
+def list_main(argv: list[str]) -> int:
+    parser = _Parser(prog="workbench list", description="List panels, or one panel's parameters.")
+    parser.add_argument("panel", nargs="?")
+    args = parser.parse_args(argv)
+    set_language("en")
+    from workbench.registry import panel_class
+
+    if args.panel is None:
+        for name in PANELS:
+            print(f"{name:<16}{panel_class(name).TITLE_EN}")
+        return 0
+    if args.panel not in PANELS:
+        raise UsageError(f"unknown panel {args.panel!r}; panels: {', '.join(PANELS)}")
+    for param in panel_class(args.panel).PARAMS:
+        default = param.default if param.kind == "choice" else param.format(param.default)
+        print(f"{param.name:<34} {param.kind:<7} default {default!s:<18} {param.allowed()}  ({param.en})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["export"]:
+            return export_main(argv[1:])
+        if argv[:1] == ["list"]:
+            return list_main(argv[1:])
+        return gui_main(argv)
+    except UsageError as error:
+        print(f"workbench: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

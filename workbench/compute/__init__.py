@@ -1,0 +1,1 @@
+"""Qt-free compute backend: plain values and arrays in, frozen dataclasses out."""

@@ -1,0 +1,907 @@
+"""Optimizer race on 2-D loss surfaces: where SGD, momentum, Adam & co. actually walk.
+
+Qt-free and torch-free (numpy + stdlib only). Everything here reproduces ``torch.optim``
+exactly (float64, same operation order), and ``workbench.compute.optimizers_torch`` drives
+the real ``torch.optim`` to check it; the speed comes from tight scalar loops over (x, y)
+instead of tensors.
+
+One step of :func:`trace`, in this order (as a torch training loop would do it)::
+
+    g = grad f(x, y)                     closed form, see make_surface
+    g = g + noise[i]                     if noise=(sigma, batch_size): N(0, sigma^2/batch_size)
+    n = ||g||                            recorded in Trace.grad_norms
+    g = g * min(1, clip / (n + 1e-6))    if clip: torch.nn.utils.clip_grad_norm_
+    (x, y) = optimizer step with lr_i    weight decay inside the optimizer, as torch does
+    lr_{i+1} = scheduler step            torch.optim.lr_scheduler semantics
+
+Learning-rate schedules (``Schedule.kind``), each exactly one torch scheduler stepped once
+per optimizer step:
+
+- ``constant``: no scheduler.
+- ``step``: ``StepLR(step_size, gamma)``.
+- ``exponential``: ``ExponentialLR(gamma)``.
+- ``cosine``: ``CosineAnnealingLR(T_max, eta_min)`` (torch's recursive form; after ``T_max``
+  steps the rate climbs back up, as torch's does).
+- ``warmup``: ``SequentialLR([LinearLR(start_factor=1/(k+1), end_factor=1.0, total_iters=k),
+  CosineAnnealingLR(T_max, eta_min)], milestones=[k])`` with ``k = warmup_steps``: the rate
+  ramps lr/(k+1), 2 lr/(k+1), ..., k lr/(k+1), then the cosine starts from lr at step k and
+  reaches ``eta_min`` ``T_max`` steps later.
+
+Divergence never raises, warns or yields NaN: a trace stops before the first point that is
+not finite or leaves the box ``|x|, |y| <= BOUND`` and reports that step in
+``Trace.diverged_at``. Bad input raises ``ValueError`` naming the parameter and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+import numpy as np
+
+__all__ = [
+    "BOUND",
+    "DEFAULT_HYPER",
+    "MAX_STEPS",
+    "OPTIMIZERS",
+    "SCHEDULE_KINDS",
+    "SURFACES",
+    "Schedule",
+    "Surface",
+    "Trace",
+    "gradient_noise",
+    "learning_rates",
+    "make_surface",
+    "race",
+    "surface_grid",
+    "trace",
+]
+
+SURFACES = ("bowl", "rosenbrock", "himmelblau", "saddle", "beale", "rastrigin")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+SCHEDULE_KINDS = ("constant", "step", "exponential", "cosine", "warmup")
+
+BOUND = 1e6
+"""A point with ``|x|`` or ``|y|`` above this (or not finite) counts as diverged."""
+MAX_STEPS = 5000
+"""Largest ``steps`` accepted by :func:`trace`."""
+CLIP_EPS = 1e-6
+"""torch.nn.utils.clip_grad_norm_'s guard: coefficient = max_norm / (norm + 1e-6)."""
+
+KAPPA_RANGE = (1.0, 1000.0)
+THETA_RANGE = (0.0, 90.0)
+GRID_RANGE = (2, 4096)
+
+_TWO_PI = 2.0 * math.pi
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _number(name: str, value: object, lo: float, hi: float = math.inf, *,
+            lo_open: bool = False, hi_open: bool = False) -> float:
+    """``value`` as a float if it is a finite real number in the interval, else ValueError."""
+    ok = _is_real(value) and math.isfinite(value)
+    if ok:
+        value = float(value)
+        ok = (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi)
+    if not ok:
+        if hi == math.inf:
+            allowed = f"{'>' if lo_open else '>='} {lo:g}"
+        else:
+            allowed = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        raise ValueError(f"{name} must be a finite number {allowed}, got {value!r}")
+    return value
+
+
+def _integer(name: str, value: object, lo: int, hi: int | None = None) -> int:
+    """``value`` as an int if it is an integer (not bool) in [lo, hi], else ValueError."""
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    ok = ok and lo <= value and (hi is None or value <= hi)
+    if not ok:
+        allowed = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
+    return int(value)
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _point(name: str, value: object) -> tuple[float, float]:
+    """A finite (x, y) inside the divergence box."""
+    try:
+        px, py = value  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (x, y) of finite numbers, got {value!r}") from None
+    return (_number(f"{name}[0] (x)", px, -BOUND, BOUND),
+            _number(f"{name}[1] (y)", py, -BOUND, BOUND))
+
+
+def _window(value: object) -> tuple[float, float, float, float]:
+    try:
+        xmin, xmax, ymin, ymax = (float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ValueError(f"window must be (xmin, xmax, ymin, ymax), got {value!r}") from None
+    if not (all(math.isfinite(v) for v in (xmin, xmax, ymin, ymax)) and xmin < xmax and ymin < ymax):
+        raise ValueError(f"window must be finite with xmin < xmax and ymin < ymax, got {value!r}")
+    return xmin, xmax, ymin, ymax
+
+
+# --------------------------------------------------------------------------- surfaces
+
+ScalarGrad = Callable[[float, float], "tuple[float, float]"]
+
+
+@dataclass(frozen=True, eq=False)
+class Surface:
+    """A 2-D loss surface.
+
+    name: one of SURFACES. ``f(x, y)``: loss, vectorised over numpy arrays of any (equal)
+    shape. ``grad(x, y)``: closed-form gradient (df/dx, df/dy) at python floats.
+    ``minima``: global/known local minima (x, y). ``window``: default view
+    (xmin, xmax, ymin, ymax). ``start``: default start point (x, y). ``params``: the shape
+    parameters used (``kappa``, ``theta`` in degrees for the bowl; empty otherwise).
+    """
+
+    name: str
+    f: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    grad: ScalarGrad
+    minima: tuple[tuple[float, float], ...]
+    window: tuple[float, float, float, float]
+    start: tuple[float, float]
+    params: Mapping[str, float]
+
+
+def _bowl(kappa: float, theta: float):
+    """f = 0.5 (u^2 + kappa v^2), (u, v) = (x, y) rotated by theta degrees."""
+    c, s = math.cos(math.radians(theta)), math.sin(math.radians(theta))
+
+    def f(x, y):
+        u = c * x + s * y
+        v = c * y - s * x
+        return 0.5 * (u * u + kappa * v * v)
+
+    def grad(x, y):
+        u = c * x + s * y
+        kv = kappa * (c * y - s * x)
+        return c * u - s * kv, s * u + c * kv
+
+    return f, grad
+
+
+def _rosenbrock():
+    """f = (1 - x)^2 + 100 (y - x^2)^2."""
+
+    def f(x, y):
+        d = y - x * x
+        return (1.0 - x) ** 2 + 100.0 * d * d
+
+    def grad(x, y):
+        gy = 200.0 * (y - x * x)
+        return -2.0 * (1.0 - x) - gy * (2.0 * x), gy  # autograd's rounding order
+
+    return f, grad
+
+
+def _himmelblau():
+    """f = (x^2 + y - 11)^2 + (x + y^2 - 7)^2."""
+
+    def f(x, y):
+        a = x * x + y - 11.0
+        b = x + y * y - 7.0
+        return a * a + b * b
+
+    def grad(x, y):
+        a = x * x + y - 11.0
+        b = x + y * y - 7.0
+        return 4.0 * x * a + 2.0 * b, 2.0 * a + 4.0 * y * b
+
+    return f, grad
+
+
+def _saddle():
+    """f = x^2 + y^4/4 - y^2/2: a saddle at the origin, minima at (0, +-1)."""
+
+    def f(x, y):
+        yy = y * y
+        return x * x + 0.25 * yy * yy - 0.5 * yy
+
+    def grad(x, y):
+        return 2.0 * x, y * y * y - y
+
+    return f, grad
+
+
+def _beale():
+    """f = (1.5 - x + xy)^2 + (2.25 - x + xy^2)^2 + (2.625 - x + xy^3)^2."""
+
+    def f(x, y):
+        y2 = y * y
+        a1 = 1.5 - x + x * y
+        a2 = 2.25 - x + x * y2
+        a3 = 2.625 - x + x * y2 * y
+        return a1 * a1 + a2 * a2 + a3 * a3
+
+    def grad(x, y):
+        y2 = y * y
+        y3 = y2 * y
+        a1 = 1.5 - x + x * y
+        a2 = 2.25 - x + x * y2
+        a3 = 2.625 - x + x * y3
+        gx = 2.0 * (a1 * (y - 1.0) + a2 * (y2 - 1.0) + a3 * (y3 - 1.0))
+        gy = 2.0 * x * (a1 + 2.0 * a2 * y + 3.0 * a3 * y2)
+        return gx, gy
+
+    return f, grad
+
+
+def _rastrigin():
+    """f = 20 + x^2 - 10 cos(2 pi x) + y^2 - 10 cos(2 pi y)."""
+    cos, sin = np.cos, math.sin
+    two_pi = _TWO_PI
+
+    def f(x, y):
+        return 20.0 + x * x - 10.0 * cos(two_pi * x) + y * y - 10.0 * cos(two_pi * y)
+
+    def grad(x, y):
+        return 2.0 * x + 10.0 * sin(two_pi * x) * two_pi, 2.0 * y + 10.0 * sin(two_pi * y) * two_pi
+
+    return f, grad
+
+
+# name -> (minima, window, start); the bowl's minimum is the origin whatever kappa/theta.
+_SURFACE_LAYOUT: dict[str, tuple[tuple[tuple[float, float], ...], tuple, tuple[float, float]]] = {
+    "bowl": (((0.0, 0.0),), (-3.0, 3.0, -3.0, 3.0), (-2.5, 1.5)),
+    "rosenbrock": (((1.0, 1.0),), (-2.0, 2.0, -1.0, 3.0), (-1.5, 2.0)),
+    "himmelblau": (
+        ((3.0, 2.0),
+         (-2.805118086952745, 3.131312518250573),
+         (-3.779310253377747, -3.283185991286169),
+         (3.5844283403304917, -1.8481265269644034)),
+        (-5.0, 5.0, -5.0, 5.0),
+        (-0.3, -0.9),
+    ),
+    "saddle": (((0.0, 1.0), (0.0, -1.0)), (-2.0, 2.0, -1.5, 1.5), (1.5, 1e-3)),
+    "beale": (((3.0, 0.5),), (-1.0, 4.5, -1.5, 2.5), (1.0, 1.5)),
+    "rastrigin": (((0.0, 0.0),), (-5.12, 5.12, -5.12, 5.12), (-3.3, 2.6)),
+}
+
+_SURFACE_BUILDERS = {
+    "rosenbrock": _rosenbrock,
+    "himmelblau": _himmelblau,
+    "saddle": _saddle,
+    "beale": _beale,
+    "rastrigin": _rastrigin,
+}
+
+
+def make_surface(name: str, *, kappa: float = 10.0, theta: float = 0.0) -> Surface:
+    """The surface called ``name`` (one of SURFACES).
+
+    kappa: the bowl's condition number (curvature ratio), 1..1000. theta: the bowl's rotation
+    in degrees, 0..90 (0 = axes aligned with x, y). Both are validated for every surface and
+    only shape the bowl.
+    """
+    if name not in SURFACES:
+        raise ValueError(f"surface must be one of {', '.join(SURFACES)}; got {name!r}")
+    kappa = _number("kappa", kappa, *KAPPA_RANGE)
+    theta = _number("theta", theta, *THETA_RANGE)
+    if name == "bowl":
+        f, grad = _bowl(kappa, theta)
+        params: dict[str, float] = {"kappa": kappa, "theta": theta}
+    else:
+        f, grad = _SURFACE_BUILDERS[name]()
+        params = {}
+    minima, window, start = _SURFACE_LAYOUT[name]
+    return Surface(name, f, grad, minima, window, start, MappingProxyType(params))
+
+
+def _resolve_surface(surface: Surface | str) -> Surface:
+    if isinstance(surface, Surface):
+        return surface
+    if isinstance(surface, str):
+        return make_surface(surface)
+    raise ValueError(f"surface must be a Surface or one of {', '.join(SURFACES)}; got {surface!r}")
+
+
+def surface_grid(surface: Surface | str, nx: int, ny: int,
+                 window: tuple[float, float, float, float] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Loss sampled on a regular grid, for a heatmap.
+
+    Returns ``(xs, ys, Z)``: xs (nx,) and ys (ny,) evenly spaced over ``window`` (default:
+    the surface's), ``Z`` (ny, nx) float64 with ``Z[j, i] = f(xs[i], ys[j])`` (rows are y).
+    nx, ny: 2..4096. Values too large for float64 come out as inf (no warning).
+    """
+    surface = _resolve_surface(surface)
+    nx = _integer("nx", nx, *GRID_RANGE)
+    ny = _integer("ny", ny, *GRID_RANGE)
+    xmin, xmax, ymin, ymax = _window(surface.window if window is None else window)
+    xs = np.linspace(xmin, xmax, nx)
+    ys = np.linspace(ymin, ymax, ny)
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = surface.f(xs[np.newaxis, :], ys[:, np.newaxis])
+    z = np.ascontiguousarray(np.broadcast_to(z, (ny, nx)), dtype=np.float64)
+    for array in (xs, ys, z):
+        array.flags.writeable = False
+    return xs, ys, z
+
+
+# --------------------------------------------------------------------------- hyper-parameters
+
+# torch.optim's defaults, except: lr picked per optimizer for a good race on rosenbrock
+# from its default start, and momentum 0.9 for the momentum methods (torch's 0 = plain SGD).
+DEFAULT_HYPER: dict[str, dict] = {
+    "sgd": {"lr": 1e-3, "weight_decay": 0.0},
+    "momentum": {"lr": 2e-4, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0},
+    "nesterov": {"lr": 2e-4, "momentum": 0.9, "weight_decay": 0.0},
+    "adagrad": {"lr": 0.5, "lr_decay": 0.0, "weight_decay": 0.0,
+                "initial_accumulator_value": 0.0, "eps": 1e-10},
+    "rmsprop": {"lr": 0.01, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0,
+                "momentum": 0.0, "centered": False},
+    "adam": {"lr": 0.05, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+             "amsgrad": False},
+    "adamw": {"lr": 0.05, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01,
+              "amsgrad": False},
+}
+_DEFAULTS = MappingProxyType({k: MappingProxyType(dict(v)) for k, v in DEFAULT_HYPER.items()})
+
+
+def _betas(value: object) -> tuple[float, float]:
+    try:
+        b1, b2 = value  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ValueError(f"betas must be a pair (beta1, beta2) in [0, 1), got {value!r}") from None
+    return (_number("betas[0] (beta1)", b1, 0.0, 1.0, hi_open=True),
+            _number("betas[1] (beta2)", b2, 0.0, 1.0, hi_open=True))
+
+
+_HYPER_CHECKS: dict[str, Callable[[str, object], object]] = {
+    "lr": lambda n, v: _number(n, v, 0.0, lo_open=True),
+    "weight_decay": lambda n, v: _number(n, v, 0.0),
+    "momentum": lambda n, v: _number(n, v, 0.0, 1.0, hi_open=True),
+    "dampening": lambda n, v: _number(n, v, 0.0, 1.0),
+    "lr_decay": lambda n, v: _number(n, v, 0.0),
+    "initial_accumulator_value": lambda n, v: _number(n, v, 0.0),
+    "eps": lambda n, v: _number(n, v, 0.0, lo_open=True),
+    "alpha": lambda n, v: _number(n, v, 0.0, 1.0, hi_open=True),
+    "centered": _flag,
+    "amsgrad": _flag,
+    "betas": lambda n, v: _betas(v),
+}
+
+
+def _resolve_hyper(optimizer: str, hyper: Mapping[str, object]) -> dict:
+    """DEFAULT_HYPER[optimizer] updated with ``hyper``, every value validated."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
+    defaults = _DEFAULTS[optimizer]
+    for key in hyper:
+        if key not in defaults:
+            raise ValueError(f"unknown hyper-parameter {key!r} for optimizer {optimizer!r}; "
+                             f"allowed: {', '.join(defaults)}")
+    resolved = {key: _HYPER_CHECKS[key](key, hyper.get(key, default)) for key, default in defaults.items()}
+    if optimizer == "nesterov" and resolved["momentum"] == 0.0:
+        raise ValueError("momentum must be in (0, 1) for nesterov (Nesterov needs a momentum), got 0.0")
+    return resolved
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A learning-rate schedule, one scheduler step per optimizer step (see module doc).
+
+    kind: one of SCHEDULE_KINDS. step_size (steps, >= 1) and gamma (factor in (0, 1]) for
+    ``step``; gamma (per-step factor) for ``exponential``; T_max (steps, >= 1) and eta_min
+    (absolute lr, >= 0) for ``cosine`` and ``warmup``; warmup_steps (>= 1) for ``warmup``.
+    Every field is validated whatever the kind, so the defaults are all valid.
+    """
+
+    kind: str = "constant"
+    step_size: int = 100
+    gamma: float = 0.5
+    T_max: int = 500
+    eta_min: float = 0.0
+    warmup_steps: int = 50
+
+    def __post_init__(self):
+        if self.kind not in SCHEDULE_KINDS:
+            raise ValueError(f"schedule kind must be one of {', '.join(SCHEDULE_KINDS)}; got {self.kind!r}")
+        _integer("step_size", self.step_size, 1)
+        _number("gamma", self.gamma, 0.0, 1.0, lo_open=True)
+        _integer("T_max", self.T_max, 1)
+        _number("eta_min", self.eta_min, 0.0)
+        _integer("warmup_steps", self.warmup_steps, 1)
+
+
+def _step_lrs(lr: float, steps: int, step_size: int, gamma: float) -> list[float]:
+    """StepLR: multiply by gamma at every non-zero multiple of step_size."""
+    out, current = [], lr
+    for epoch in range(steps):
+        if epoch and epoch % step_size == 0:
+            current = current * gamma
+        out.append(current)
+    return out
+
+
+def _exponential_lrs(lr: float, steps: int, gamma: float) -> list[float]:
+    """ExponentialLR: multiply by gamma every step."""
+    out, current = [lr], lr
+    for _ in range(steps - 1):
+        current = current * gamma
+        out.append(current)
+    return out
+
+
+def _cosine_lrs(base: float, first: float, count: int, t_max: int, eta_min: float) -> list[float]:
+    """CosineAnnealingLR's recursive get_lr from ``first`` at its epoch 0, ``count`` values."""
+    out, current = [], first
+    pi, cos = math.pi, math.cos
+    for epoch in range(count):
+        if epoch:
+            if (epoch - 1 - t_max) % (2 * t_max) == 0:
+                current = current + (base - eta_min) * (1 - cos(pi / t_max)) / 2
+            else:
+                current = ((1 + cos(pi * epoch / t_max)) / (1 + cos(pi * (epoch - 1) / t_max))
+                           * (current - eta_min) + eta_min)
+        out.append(current)
+    return out
+
+
+def _warmup_lrs(lr: float, steps: int, k: int, t_max: int, eta_min: float) -> list[float]:
+    """SequentialLR([LinearLR(1/(k+1), 1.0, k), CosineAnnealingLR(t_max, eta_min)], [k])."""
+    start, end = 1.0 / (k + 1), 1.0
+    out, current = [], lr * start
+    for epoch in range(min(k, steps)):
+        if epoch:
+            current = current * (1.0 + (end - start) / (k * start + (epoch - 1) * (end - start)))
+        out.append(current)
+    if steps > k:
+        # At the milestone torch calls the cosine's closed form at its epoch 0.
+        first = eta_min + (lr - eta_min) * (1 + math.cos(math.pi * 0 / t_max)) / 2
+        out.extend(_cosine_lrs(lr, first, steps - k, t_max, eta_min))
+    return out
+
+
+def learning_rates(schedule: Schedule | None, lr: float, steps: int) -> np.ndarray:
+    """The lr used at each of ``steps`` optimizer steps, shape (steps,), exactly as torch's
+    scheduler sets ``param_groups[0]["lr"]`` before each ``optimizer.step()``."""
+    lr = _number("lr", lr, 0.0, lo_open=True)
+    steps = _integer("steps", steps, 1, MAX_STEPS)
+    out = np.array(_schedule_lrs(schedule, lr, steps), dtype=np.float64)
+    out.flags.writeable = False
+    return out
+
+
+def _schedule_lrs(schedule: Schedule | None, lr: float, steps: int) -> list[float]:
+    if schedule is None or schedule.kind == "constant":
+        return [lr] * steps
+    if schedule.kind == "step":
+        return _step_lrs(lr, steps, schedule.step_size, schedule.gamma)
+    if schedule.kind == "exponential":
+        return _exponential_lrs(lr, steps, schedule.gamma)
+    if schedule.kind == "cosine":
+        return _cosine_lrs(lr, lr, steps, schedule.T_max, schedule.eta_min)
+    return _warmup_lrs(lr, steps, schedule.warmup_steps, schedule.T_max, schedule.eta_min)
+
+
+def _check_schedule(schedule: object) -> Schedule | None:
+    if schedule is not None and not isinstance(schedule, Schedule):
+        raise ValueError(f"schedule must be a Schedule or None, got {schedule!r}")
+    return schedule
+
+
+# --------------------------------------------------------------------------- noise and clipping
+
+
+def _check_noise(noise: object) -> tuple[float, int] | None:
+    if noise is None:
+        return None
+    try:
+        sigma, batch_size = noise  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise ValueError(f"noise must be None or (sigma, batch_size), got {noise!r}") from None
+    return _number("noise sigma", sigma, 0.0), _integer("noise batch_size", batch_size, 1)
+
+
+def gradient_noise(noise: tuple[float, int] | None, steps: int, seed: int = 0) -> np.ndarray:
+    """The noise added to the gradient at each step, shape (steps, 2) (columns x, y).
+
+    ``noise=(sigma, batch_size)``: ``np.random.default_rng(seed).standard_normal((steps, 2))
+    * (sigma / sqrt(batch_size))`` -- the jitter of a minibatch gradient whose per-example
+    spread is sigma. ``None``: zeros.
+    """
+    checked = _check_noise(noise)
+    steps = _integer("steps", steps, 1, MAX_STEPS)
+    seed = _integer("seed", seed, 0)
+    if checked is None:
+        out = np.zeros((steps, 2))
+    else:
+        out = _noise_rows(checked, steps, seed)
+    out.flags.writeable = False
+    return out
+
+
+def _noise_rows(noise: tuple[float, int], steps: int, seed: int) -> np.ndarray:
+    sigma, batch_size = noise
+    return np.random.default_rng(seed).standard_normal((steps, 2)) * (sigma / math.sqrt(batch_size))
+
+
+GradientStep = Callable[[float, float], "tuple[float, float, float]"]
+
+
+def _gradient_pipeline(grad: ScalarGrad, noise_rows: list | None, clip: float | None) -> GradientStep:
+    """``(x, y) -> (gx, gy, norm)``: gradient, + next noise row, norm, clipped (in that order).
+
+    ``norm`` is the norm before clipping (what clip_grad_norm_ returns). Each call consumes
+    one noise row, so the pipeline is good for one trace only.
+    """
+    sqrt = math.sqrt
+    if noise_rows is None and clip is None:
+        def gradient(x, y):
+            gx, gy = grad(x, y)
+            return gx, gy, sqrt(gx * gx + gy * gy)
+    elif clip is None:
+        next_noise = iter(noise_rows).__next__
+
+        def gradient(x, y):
+            gx, gy = grad(x, y)
+            nx, ny = next_noise()
+            gx += nx
+            gy += ny
+            return gx, gy, sqrt(gx * gx + gy * gy)
+    else:
+        next_noise = None if noise_rows is None else iter(noise_rows).__next__
+        max_norm = clip
+
+        def gradient(x, y):
+            gx, gy = grad(x, y)
+            if next_noise is not None:
+                nx, ny = next_noise()
+                gx += nx
+                gy += ny
+            norm = sqrt(gx * gx + gy * gy)
+            coef = max_norm / (norm + CLIP_EPS)
+            if coef < 1.0:
+                gx *= coef
+                gy *= coef
+            return gx, gy, norm
+    return gradient
+
+
+# --------------------------------------------------------------------------- optimizer loops
+#
+# Each loop takes the gradient pipeline, the start (x, y), the per-step learning rates and
+# the optimizer's resolved hyper-parameters, and returns the visited xs, ys and the gradient
+# norms, stopping before the first point outside [-BOUND, BOUND]^2 (NaN fails the test too).
+# Arithmetic follows torch's single-tensor kernels operation by operation (x - a*b is
+# bit-identical to torch's x + (-a)*b).
+
+Run = tuple[list, list, list]
+
+
+def _run_sgd(gradient: GradientStep, x: float, y: float, lrs: list, *, weight_decay: float) -> Run:
+    xs, ys, norms = [x], [y], []
+    add_x, add_y, add_norm = xs.append, ys.append, norms.append
+    wd, hi, lo = weight_decay, BOUND, -BOUND
+    for lr in lrs:
+        gx, gy, norm = gradient(x, y)
+        if wd:
+            gx = gx + wd * x
+            gy = gy + wd * y
+        x = x - lr * gx
+        y = y - lr * gy
+        if not (lo <= x <= hi and lo <= y <= hi):
+            break
+        add_x(x)
+        add_y(y)
+        add_norm(norm)
+    return xs, ys, norms
+
+
+def _run_momentum(gradient: GradientStep, x: float, y: float, lrs: list, *, momentum: float,
+                  dampening: float = 0.0, weight_decay: float, nesterov: bool = False) -> Run:
+    """torch SGD with momentum (and nesterov): buf = g at step 1, then mu buf + (1-d) g."""
+    if momentum == 0.0:
+        return _run_sgd(gradient, x, y, lrs, weight_decay=weight_decay)
+    xs, ys, norms = [x], [y], []
+    add_x, add_y, add_norm = xs.append, ys.append, norms.append
+    wd, mu, keep, hi, lo = weight_decay, momentum, 1.0 - dampening, BOUND, -BOUND
+    bx = by = 0.0
+    first = True
+    for lr in lrs:
+        gx, gy, norm = gradient(x, y)
+        if wd:
+            gx = gx + wd * x
+            gy = gy + wd * y
+        if first:
+            bx, by, first = gx, gy, False
+        else:
+            bx = bx * mu + keep * gx
+            by = by * mu + keep * gy
+        if nesterov:
+            gx = gx + mu * bx
+            gy = gy + mu * by
+        else:
+            gx, gy = bx, by
+        x = x - lr * gx
+        y = y - lr * gy
+        if not (lo <= x <= hi and lo <= y <= hi):
+            break
+        add_x(x)
+        add_y(y)
+        add_norm(norm)
+    return xs, ys, norms
+
+
+def _run_adagrad(gradient: GradientStep, x: float, y: float, lrs: list, *, lr_decay: float,
+                 weight_decay: float, initial_accumulator_value: float, eps: float) -> Run:
+    xs, ys, norms = [x], [y], []
+    add_x, add_y, add_norm = xs.append, ys.append, norms.append
+    sqrt, wd, hi, lo = math.sqrt, weight_decay, BOUND, -BOUND
+    sx = sy = initial_accumulator_value
+    step = 0.0
+    for lr in lrs:
+        gx, gy, norm = gradient(x, y)
+        step += 1.0
+        if wd:
+            gx = gx + wd * x
+            gy = gy + wd * y
+        clr = lr / (1 + (step - 1) * lr_decay)
+        sx = sx + gx * gx
+        sy = sy + gy * gy
+        x = x - clr * gx / (sqrt(sx) + eps)
+        y = y - clr * gy / (sqrt(sy) + eps)
+        if not (lo <= x <= hi and lo <= y <= hi):
+            break
+        add_x(x)
+        add_y(y)
+        add_norm(norm)
+    return xs, ys, norms
+
+
+def _run_rmsprop(gradient: GradientStep, x: float, y: float, lrs: list, *, alpha: float,
+                 eps: float, weight_decay: float, momentum: float, centered: bool) -> Run:
+    """torch RMSprop. Centered: sqrt(E[g^2] - E[g]^2); a negative difference from rounding
+    gives NaN in torch, hence here a NaN step that ends the trace as diverged."""
+    xs, ys, norms = [x], [y], []
+    add_x, add_y, add_norm = xs.append, ys.append, norms.append
+    sqrt, wd, hi, lo, nan = math.sqrt, weight_decay, BOUND, -BOUND, math.nan
+    rho, w = alpha, 1.0 - alpha
+    small_w, w_rest = w < 0.5, 1.0 - w  # torch lerp's two branches
+    sqx = sqy = gax = gay = bx = by = 0.0
+    for lr in lrs:
+        gx, gy, norm = gradient(x, y)
+        if wd:
+            gx = gx + wd * x
+            gy = gy + wd * y
+        sqx = sqx * rho + w * gx * gx
+        sqy = sqy * rho + w * gy * gy
+        if centered:
+            if small_w:
+                gax = gax + w * (gx - gax)
+                gay = gay + w * (gy - gay)
+            else:
+                gax = gx - (gx - gax) * w_rest
+                gay = gy - (gy - gay) * w_rest
+            vx = sqx - gax * gax
+            vy = sqy - gay * gay
+            avg_x = (sqrt(vx) if vx >= 0.0 else nan) + eps
+            avg_y = (sqrt(vy) if vy >= 0.0 else nan) + eps
+        else:
+            avg_x = sqrt(sqx) + eps
+            avg_y = sqrt(sqy) + eps
+        if momentum > 0.0:
+            bx = bx * momentum + gx / avg_x
+            by = by * momentum + gy / avg_y
+            x = x - lr * bx
+            y = y - lr * by
+        else:
+            x = x - lr * gx / avg_x
+            y = y - lr * gy / avg_y
+        if not (lo <= x <= hi and lo <= y <= hi):
+            break
+        add_x(x)
+        add_y(y)
+        add_norm(norm)
+    return xs, ys, norms
+
+
+def _run_adam(gradient: GradientStep, x: float, y: float, lrs: list, *, betas: tuple[float, float],
+              eps: float, weight_decay: float, amsgrad: bool, decoupled: bool = False) -> Run:
+    """torch Adam (decoupled=False: L2 added to the gradient) and AdamW (decoupled=True:
+    the parameter shrinks by 1 - lr * weight_decay before the step)."""
+    xs, ys, norms = [x], [y], []
+    add_x, add_y, add_norm = xs.append, ys.append, norms.append
+    sqrt, hi, lo = math.sqrt, BOUND, -BOUND
+    b1, b2 = betas
+    w1, w2 = 1 - b1, 1 - b2
+    small_w1, w1_rest = w1 < 0.5, 1.0 - w1  # torch lerp's two branches
+    l2 = 0.0 if decoupled else weight_decay
+    shrink = weight_decay if decoupled else 0.0
+    mx = my = vx = vy = vmax_x = vmax_y = 0.0
+    step = 0.0
+    for lr in lrs:
+        gx, gy, norm = gradient(x, y)
+        step += 1.0
+        if shrink:
+            keep = 1 - lr * shrink
+            x = x * keep
+            y = y * keep
+        elif l2:
+            gx = gx + l2 * x
+            gy = gy + l2 * y
+        if small_w1:
+            mx = mx + w1 * (gx - mx)
+            my = my + w1 * (gy - my)
+        else:
+            mx = gx - (gx - mx) * w1_rest
+            my = gy - (gy - my) * w1_rest
+        vx = vx * b2 + w2 * gx * gx
+        vy = vy * b2 + w2 * gy * gy
+        step_size = lr / (1 - b1 ** step)
+        bias2_sqrt = (1 - b2 ** step) ** 0.5
+        if amsgrad:
+            if vx > vmax_x:
+                vmax_x = vx
+            if vy > vmax_y:
+                vmax_y = vy
+            x = x - step_size * mx / (sqrt(vmax_x) / bias2_sqrt + eps)
+            y = y - step_size * my / (sqrt(vmax_y) / bias2_sqrt + eps)
+        else:
+            x = x - step_size * mx / (sqrt(vx) / bias2_sqrt + eps)
+            y = y - step_size * my / (sqrt(vy) / bias2_sqrt + eps)
+        if not (lo <= x <= hi and lo <= y <= hi):
+            break
+        add_x(x)
+        add_y(y)
+        add_norm(norm)
+    return xs, ys, norms
+
+
+def _runner(optimizer: str, hyper: dict) -> Callable[[GradientStep, float, float, list], Run]:
+    """The loop for ``optimizer`` with its hyper-parameters bound (lr comes per step)."""
+    options = {k: v for k, v in hyper.items() if k != "lr"}
+    loops = {
+        "sgd": lambda g, x, y, lrs: _run_sgd(g, x, y, lrs, **options),
+        "momentum": lambda g, x, y, lrs: _run_momentum(g, x, y, lrs, **options),
+        "nesterov": lambda g, x, y, lrs: _run_momentum(g, x, y, lrs, nesterov=True, **options),
+        "adagrad": lambda g, x, y, lrs: _run_adagrad(g, x, y, lrs, **options),
+        "rmsprop": lambda g, x, y, lrs: _run_rmsprop(g, x, y, lrs, **options),
+        "adam": lambda g, x, y, lrs: _run_adam(g, x, y, lrs, **options),
+        "adamw": lambda g, x, y, lrs: _run_adam(g, x, y, lrs, decoupled=True, **options),
+    }
+    return loops[optimizer]
+
+
+# --------------------------------------------------------------------------- traces
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """One optimizer's walk over a surface; all arrays float64 and read-only.
+
+    points (n+1, 2): (x, y) before the first step and after each of the n completed steps.
+    losses (n+1,): f at each point. lrs (n,): learning rate used by each step.
+    grad_norms (n,): norm of the (noisy, not yet clipped) gradient each step started from.
+    diverged_at: None, or the 1-based step k whose result was non-finite or outside
+    ``|x|, |y| <= BOUND`` (then n = k - 1 and that point is not included).
+    optimizer, hyper: the optimizer's name and its full resolved hyper-parameters.
+    """
+
+    points: np.ndarray
+    losses: np.ndarray
+    lrs: np.ndarray
+    grad_norms: np.ndarray
+    diverged_at: int | None
+    optimizer: str = ""
+    hyper: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def _readonly(values, shape_hint: tuple | None = None) -> np.ndarray:
+    array = np.array(values, dtype=np.float64)
+    if shape_hint is not None:
+        array = array.reshape(shape_hint)
+    array.flags.writeable = False
+    return array
+
+
+def _finish(surface: Surface, run: Run, lrs: list, steps: int, optimizer: str, hyper: dict) -> Trace:
+    """Arrays from the loop's lists, losses vectorised; trims at a non-finite loss too."""
+    xs, ys, norms = run
+    px, py = np.array(xs), np.array(ys)
+    with np.errstate(over="ignore", invalid="ignore"):
+        losses = np.asarray(surface.f(px, py), dtype=np.float64)
+    n_points = len(xs)
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:  # cannot happen inside BOUND for the built-in surfaces; kept as a guard
+        n_points = max(int(bad[0]), 1)
+    diverged_at = n_points if n_points <= steps else None
+    points = np.empty((n_points, 2))
+    points[:, 0] = px[:n_points]
+    points[:, 1] = py[:n_points]
+    points.flags.writeable = False
+    return Trace(
+        points=points,
+        losses=_readonly(losses[:n_points]),
+        lrs=_readonly(lrs[: n_points - 1]),
+        grad_norms=_readonly(norms[: n_points - 1]),
+        diverged_at=diverged_at,
+        optimizer=optimizer,
+        hyper=MappingProxyType(hyper),
+    )
+
+
+def _check_common(surface, start, steps, schedule, clip, noise, seed):
+    surface = _resolve_surface(surface)
+    start = _point("start", start)
+    steps = _integer("steps", steps, 1, MAX_STEPS)
+    schedule = _check_schedule(schedule)
+    if clip is not None:
+        clip = _number("clip", clip, 0.0, lo_open=True)
+    noise = _check_noise(noise)
+    seed = _integer("seed", seed, 0)
+    return surface, start, steps, schedule, clip, noise, seed
+
+
+def _trace_checked(surface: Surface, optimizer: str, hyper: dict, start, steps, schedule,
+                   clip, noise_rows: list | None) -> Trace:
+    lrs = _schedule_lrs(schedule, hyper["lr"], steps)
+    gradient = _gradient_pipeline(surface.grad, noise_rows, clip)
+    run = _runner(optimizer, hyper)(gradient, start[0], start[1], lrs)
+    return _finish(surface, run, lrs, steps, optimizer, hyper)
+
+
+def trace(surface: Surface | str, optimizer: str, start: tuple[float, float], steps: int, *,
+          schedule: Schedule | None = None, clip: float | None = None,
+          noise: tuple[float, int] | None = None, seed: int = 0, **hyper) -> Trace:
+    """Run ``optimizer`` for ``steps`` steps on ``surface`` from ``start``.
+
+    surface: a Surface or a name in SURFACES. optimizer: a name in OPTIMIZERS; ``hyper``
+    overrides DEFAULT_HYPER[optimizer] with torch.optim's keyword names. start: (x, y),
+    finite, within BOUND. steps: 1..MAX_STEPS. schedule: Schedule or None (constant).
+    clip: max gradient norm (> 0) or None. noise: (sigma >= 0, batch_size >= 1) or None;
+    ``seed`` (>= 0) seeds it (see gradient_noise). Never raises for divergence: see
+    Trace.diverged_at. Raises ValueError naming the offending parameter.
+    """
+    surface, start, steps, schedule, clip, noise, seed = _check_common(
+        surface, start, steps, schedule, clip, noise, seed)
+    resolved = _resolve_hyper(optimizer, hyper)
+    noise_rows = None if noise is None else _noise_rows(noise, steps, seed).tolist()
+    return _trace_checked(surface, optimizer, resolved, start, steps, schedule, clip, noise_rows)
+
+
+def race(surface: Surface | str, specs: Mapping[str, Mapping[str, object] | None],
+         start: tuple[float, float], steps: int, *, schedule: Schedule | None = None,
+         clip: float | None = None, noise: tuple[float, int] | None = None,
+         seed: int = 0) -> dict[str, Trace]:
+    """Trace several optimizers from the same start under the same schedule, clipping and
+    noise (the same noise draws for all), in ``specs`` order.
+
+    specs: label -> hyper overrides (None or {} for the defaults). The label is the optimizer
+    name, unless the overrides carry ``"optimizer": name`` (so one optimizer can race itself
+    with different settings, e.g. ``{"adam lr=0.1": {"optimizer": "adam", "lr": 0.1}}``).
+    Everything is validated before anything runs.
+    """
+    surface, start, steps, schedule, clip, noise, seed = _check_common(
+        surface, start, steps, schedule, clip, noise, seed)
+    plans = []
+    for label, overrides in specs.items():
+        overrides = dict(overrides or {})
+        optimizer = overrides.pop("optimizer", label)
+        plans.append((label, optimizer, _resolve_hyper(optimizer, overrides)))
+    noise_rows = None if noise is None else _noise_rows(noise, steps, seed).tolist()
+    return {label: _trace_checked(surface, optimizer, hyper, start, steps, schedule, clip, noise_rows)
+            for label, optimizer, hyper in plans}

@@ -1,0 +1,218 @@
+"""Declared parameters: one declaration per parameter drives controls, validation, reset,
+presets, scene files, the CLI's ``--set`` and export captions.
+
+Qt-free, so the CLI and notebooks can validate values without a display.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from workbench.i18n import pick, tr
+
+KINDS = ("float", "int", "bool", "choice")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ParamError(ValueError):
+    """One or more parameter values were refused; ``problems`` lists one message each."""
+
+    def __init__(self, problems: Iterable[str]):
+        self.problems = tuple(problems)
+        super().__init__("; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option of a choice parameter: the stored value and its English/Chinese label."""
+
+    value: str
+    en: str
+    zh: str
+
+    def label(self) -> str:
+        return pick(self.en, self.zh)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared parameter.
+
+    kind: "float" | "int" | "bool" | "choice". ``lo``/``hi`` bound numbers (inclusive);
+    ``log`` puts the slider on a log10 scale (ranges spanning decades); ``group`` names the
+    section the control sits in (an English key translated through the catalogue).
+    """
+
+    name: str
+    kind: str
+    default: Any
+    en: str
+    zh: str
+    help_en: str
+    help_zh: str
+    lo: float | None = None
+    hi: float | None = None
+    step: float | None = None
+    log: bool = False
+    unit: str = ""
+    choices: tuple[Choice, ...] = ()
+    group: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise TypeError(f"{self.name}: unknown kind {self.kind!r}")
+        if self.kind in ("float", "int") and (self.lo is None or self.hi is None):
+            raise TypeError(f"{self.name}: numbers need lo and hi")
+        if self.log and not (self.lo and self.lo > 0):
+            raise TypeError(f"{self.name}: a log scale needs lo > 0")
+        if self.kind == "choice" and not self.choices:
+            raise TypeError(f"{self.name}: a choice needs choices")
+        self.parse(self.default)  # the default itself must be valid
+
+    def label(self) -> str:
+        return pick(self.en, self.zh)
+
+    def help(self) -> str:
+        return pick(self.help_en, self.help_zh)
+
+    def allowed(self) -> str:
+        """What values are allowed, in words (current language)."""
+        if self.kind in ("float", "int"):
+            return tr("a number from {lo} to {hi}").format(lo=self.format(self.lo), hi=self.format(self.hi))
+        if self.kind == "bool":
+            return tr("true or false")
+        return tr("one of {choices}").format(choices=", ".join(c.value for c in self.choices))
+
+    def tooltip(self) -> str:
+        unit = f" [{self.unit}]" if self.unit else ""
+        return (f"{self.label()}{unit}\n{self.help()}\n{tr('Allowed')}: {self.allowed()}"
+                f"\n{tr('Default')}: {self.format(self.default)}\n--set {self.name}=…")
+
+    def _refuse(self, raw: Any) -> ParamError:
+        return ParamError([tr("{label} ({name}): {raw} is not allowed; expected {allowed}").format(
+            label=self.label(), name=self.name, raw=repr(raw), allowed=self.allowed())])
+
+    def parse(self, raw: Any) -> Any:
+        """Turn ``raw`` (a value or text) into a valid value, or raise ParamError naming it."""
+        if isinstance(raw, str):
+            raw = raw.strip()
+        if self.kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, str) and raw.lower() in _TRUE | _FALSE:
+                return raw.lower() in _TRUE
+            raise self._refuse(raw)
+        if self.kind == "choice":
+            for c in self.choices:
+                if raw == c.value:
+                    return c.value
+            raise self._refuse(raw)
+        if isinstance(raw, bool) or raw is None or raw == "":
+            raise self._refuse(raw)
+        try:
+            number = float(raw)
+        except (TypeError, ValueError):
+            raise self._refuse(raw) from None
+        if not math.isfinite(number) or not self.lo <= number <= self.hi:
+            raise self._refuse(raw)
+        if self.kind == "int":
+            if number != int(number):
+                raise self._refuse(raw)
+            return int(number)
+        return number
+
+    def format(self, value: Any) -> str:
+        """Value as text for labels and captions."""
+        if self.kind == "float":
+            return f"{value:.6g}"
+        if self.kind == "choice":
+            return next((c.label() for c in self.choices if c.value == value), str(value))
+        if self.kind == "bool":
+            return tr("on") if value else tr("off")
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named full scene: values override the defaults."""
+
+    key: str
+    en: str
+    zh: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        return pick(self.en, self.zh)
+
+
+class ParamSet:
+    """The declaration of one panel's parameters, plus an optional cross-field check.
+
+    ``check(values) -> list[str]`` returns problems that involve several parameters
+    (e.g. a start point outside the surface's window); each message names the parameter.
+    ``follow(changes) -> dict`` gives values that follow a change unless set explicitly
+    (e.g. a new surface brings its own start point).
+    """
+
+    def __init__(self, params: Iterable[Param], check: Callable[[dict], list[str]] | None = None,
+                 presets: Iterable[Preset] = (), follow: Callable[[Mapping], dict] | None = None):
+        self.params = {p.name: p for p in params}
+        self._check = check
+        self._follow = follow
+        self.presets = {p.key: p for p in presets}
+        for preset in self.presets.values():
+            self.resolve(preset.values)  # a broken preset fails at import time, not in a demo
+
+    def __iter__(self):
+        return iter(self.params.values())
+
+    def __getitem__(self, name: str) -> Param:
+        return self.params[name]
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self}
+
+    def update(self, base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+        """``base`` with ``changes`` applied, all validated; raise ParamError listing every
+        problem (unknown names, wrong types, out of range, cross-field) and change nothing."""
+        problems: list[str] = []
+        new = dict(base)
+        if self._follow:
+            changes = {**self._follow(changes), **changes}
+        for name, raw in changes.items():
+            param = self.params.get(name)
+            if param is None:
+                problems.append(tr("{name}: unknown parameter (known: {known})").format(
+                    name=name, known=", ".join(self.params)))
+                continue
+            try:
+                new[name] = param.parse(raw)
+            except ParamError as error:
+                problems.extend(error.problems)
+        if not problems and self._check:
+            problems.extend(self._check(new))
+        if problems:
+            raise ParamError(problems)
+        return new
+
+    def resolve(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults with ``changes`` applied (a preset, a scene or the CLI's --set list)."""
+        return self.update(self.defaults(), changes)
+
+    def parse_assignments(self, assignments: Iterable[str]) -> dict[str, str]:
+        """``["lr=0.1", ...]`` -> ``{"lr": "0.1"}``; malformed items raise ParamError."""
+        changes = {}
+        for item in assignments:
+            name, sep, raw = item.partition("=")
+            if not sep or not name.strip():
+                raise ParamError([tr("--set {item}: expected name=value").format(item=item)])
+            changes[name.strip()] = raw
+        return changes
+
+    def caption(self, values: Mapping[str, Any], names: Iterable[str] | None = None) -> str:
+        """``label = value`` pairs for an export caption."""
+        chosen = names if names is not None else self.params
+        return ", ".join(f"{self[n].label()} = {self[n].format(values[n])}" for n in chosen)
