@@ -489,7 +489,8 @@ class OptimizersPanel(Panel):
                 continue
             steps = np.arange(len(trace.losses))
             self.loss_curves[name].setData(steps, np.maximum(trace.losses - race.f_min, 1e-12))
-            self.lr_curves[name].setData(np.arange(1, len(trace.lrs) + 1), np.maximum(trace.lrs, 1e-12))
+            positive = trace.lrs > 0  # a log axis cannot show lr = 0 (cosine at T_max with eta_min = 0)
+            self.lr_curves[name].setData(np.arange(1, len(trace.lrs) + 1)[positive], trace.lrs[positive])
         longest = self._longest()
         with QSignalBlocker(self.scrubber):
             self.scrubber.setRange(0, longest)

@@ -37,7 +37,8 @@ class Panel(QWidget):
 
     message = Signal(str, bool)  # text, is_error
     drawn = Signal()
-    _computed = Signal(int, object, object)  # generation, result, error
+    _computed = Signal(int, object)  # generation, result
+    _failed = Signal(int, str)  # generation, message
 
     def __init__(self, style: Style, values: Mapping[str, Any] | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -48,6 +49,7 @@ class Panel(QWidget):
         self._generation = 0
         self._busy = False
         self._computed.connect(self._on_computed, Qt.QueuedConnection)
+        self._failed.connect(self._on_failed, Qt.QueuedConnection)
         self.controls: dict[str, ParamControl] = {}
         self.figure = self.build_figure()
         self.figure.setObjectName("figure")
@@ -215,19 +217,25 @@ class Panel(QWidget):
 
     def _run(self, generation: int, values: dict) -> None:
         try:
-            self._computed.emit(generation, self.compute(values), None)
+            self._computed.emit(generation, self.compute(values))
         except Exception as error:  # shown in the status bar, never a crash
-            self._computed.emit(generation, None, error)
+            self._failed.emit(generation, str(error))
 
-    def _on_computed(self, generation: int, result: Any, error: Exception | None) -> None:
+    def _fresh(self, generation: int) -> bool:
+        """Whether a finished compute is the latest; if not, compute the latest values once."""
         self._busy = False
         if generation != self._generation:
-            self._start()  # stale: compute the latest values once
-            return
-        if error is not None:
-            self.message.emit(tr("Could not compute: {error}").format(error=error), True)
-            return
-        self._show(result)
+            self._start()
+            return False
+        return True
+
+    def _on_computed(self, generation: int, result: Any) -> None:
+        if self._fresh(generation):
+            self._show(result)
+
+    def _on_failed(self, generation: int, message: str) -> None:
+        if self._fresh(generation):
+            self.message.emit(tr("Could not compute: {error}").format(error=message), True)
 
     def compute_now(self) -> None:
         """Compute and draw synchronously (export, CLI, tests)."""

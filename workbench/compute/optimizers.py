@@ -573,7 +573,7 @@ def _gradient_pipeline(grad: ScalarGrad, noise_rows: list | None, clip: float | 
                 gx += nx
                 gy += ny
             norm = sqrt(gx * gx + gy * gy)
-            coef = max_norm / (norm + CLIP_EPS)
+            coef = (1.0 / (norm + CLIP_EPS)) * max_norm  # as torch: reciprocal, then multiply
             if coef < 1.0:
                 gx *= coef
                 gy *= coef

@@ -1,0 +1,159 @@
+"""The optimizers panel, driven through its real controls; asserts on what is drawn."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, Qt
+
+from widgets.optimizers import NAMES, OptimizersPanel, hyper_for
+from workbench.compute import optimizers as opt
+
+
+@pytest.fixture
+def panel(qtbot, style):
+    panel = OptimizersPanel(style)
+    qtbot.addWidget(panel)
+    panel.resize(1400, 900)
+    panel.show()
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.schedule()
+    return panel
+
+
+def expected(values, name):
+    surface = opt.make_surface(values["surface"], kappa=values["kappa"], theta=values["theta"])
+    return opt.trace(surface, name, (values["start_x"], values["start_y"]), values["steps"], **hyper_for(name, values))
+
+
+def drawn_path(panel, name):
+    x, y = panel.paths[name].getData()
+    return np.column_stack([x, y])
+
+
+def type_into(qtbot, panel, name, text):
+    edit = panel.controls[name].edit
+    edit.setFocus()
+    edit.clear()
+    qtbot.keyClicks(edit, text)
+    qtbot.keyClick(edit, Qt.Key_Return)
+
+
+def test_default_scene_draws_every_optimizer(panel):
+    for name in NAMES:
+        np.testing.assert_allclose(drawn_path(panel, name), expected(panel.values, name).points)
+        assert panel.paths[name].isVisible()
+    assert panel.image.image.shape == (240, 240)
+    assert len(panel.legend.items) == len(NAMES)
+
+
+def test_typing_a_learning_rate_redraws_that_path(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        type_into(qtbot, panel, "adam_lr", "0.2")
+    assert panel.values["adam_lr"] == 0.2
+    np.testing.assert_allclose(drawn_path(panel, "adam"), expected(panel.values, "adam").points)
+    assert panel.controls["adam_lr"].slider.value() == panel.controls["adam_lr"].to_slider(0.2)
+
+
+def test_slider_moves_the_start_point(qtbot, panel):
+    slider = panel.controls["start_x"].slider
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        slider.setValue(slider.value() + 7)
+    x = panel.values["start_x"]
+    assert x != -1.5
+    assert drawn_path(panel, "sgd")[0, 0] == pytest.approx(x)
+    assert panel.controls["start_x"].edit.text() == panel.PARAMS["start_x"].format(x)
+
+
+@pytest.mark.parametrize("text", ["abc", "", "nan", "-1", "1e9", "0"])
+def test_bad_learning_rate_is_refused_and_nothing_changes(qtbot, panel, text):
+    before = dict(panel.values)
+    messages = []
+    panel.message.connect(lambda text, error: messages.append((text, error)))
+    type_into(qtbot, panel, "sgd_lr", text)
+    assert panel.values == before
+    control = panel.controls["sgd_lr"]
+    assert control.error_label.isVisibleTo(panel) and "sgd_lr" in control.error_label.text()
+    assert control.edit.text() == "0.001"
+    assert messages and messages[-1][1] is True
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):  # a good value clears the message
+        type_into(qtbot, panel, "sgd_lr", "0.002")
+    assert not control.error_label.isVisibleTo(panel)
+
+
+def test_start_outside_window_and_no_optimizer_are_refused(panel):
+    before = dict(panel.values)
+    assert not panel.set_values({"start_x": 50})
+    assert not panel.set_values({f"use_{n}": False for n in NAMES})
+    assert panel.values == before
+
+
+def test_click_on_the_map_sets_the_start(qtbot, panel):
+    target = QPointF(0.5, 2.5)
+    scene_pos = panel.map.vb.mapViewToScene(target)
+    view_pos = panel.figure.mapFromScene(scene_pos)
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        qtbot.mouseClick(panel.figure.viewport(), Qt.LeftButton, pos=view_pos)
+    assert panel.values["start_x"] == pytest.approx(0.5, abs=0.03)
+    assert panel.values["start_y"] == pytest.approx(2.5, abs=0.03)
+
+
+def test_surface_change_brings_its_start_and_window(qtbot, panel):
+    combo = panel.controls["surface"].combo
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        combo.setCurrentIndex(combo.findData("saddle"))
+    saddle = opt.make_surface("saddle")
+    assert (panel.values["start_x"], panel.values["start_y"]) == saddle.start
+    assert not panel.controls["kappa"].isEnabled()
+    (xmin, xmax), (ymin, ymax) = panel.map.vb.viewRange()
+    assert xmin == pytest.approx(saddle.window[0]) and ymax == pytest.approx(saddle.window[3])
+
+
+def test_divergence_is_shown_not_raised(qtbot, panel):
+    messages = []
+    panel.message.connect(lambda text, error: messages.append(text))
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.apply_preset("lr_too_large")
+    diverged = {n: t.diverged_at for n, t in panel.result.traces.items() if t.diverged_at is not None}
+    assert diverged
+    name, step = next(iter(diverged.items()))
+    labels = [label.text for _, label in panel.legend.items]
+    assert any(f"diverged at step {step}" in text for text in labels)
+    assert np.isfinite(drawn_path(panel, name)).all()
+    assert len(panel.ends[name].data) == 1
+    assert any("diverged" in m for m in messages)
+
+
+def test_playback_scrubber_shows_a_prefix(qtbot, panel):
+    panel.scrubber.setValue(40)
+    assert len(drawn_path(panel, "adam")) == 41
+    np.testing.assert_allclose(panel.heads["adam"].data["x"], [panel.result.traces["adam"].points[40, 0]])
+    assert "40" in panel.scrub_label.text()
+    panel.toggle_play()
+    qtbot.waitUntil(lambda: panel.shown_step > 0 and panel.shown_step != 40, timeout=5000)
+    panel.pause()
+
+
+def test_presets_restore_a_full_scene(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.apply_preset("rotated_bowl")
+    assert panel.values["surface"] == "bowl" and panel.values["theta"] == 45.0
+    assert set(panel.result.traces) == {"sgd", "momentum", "rmsprop", "adam"}
+    assert not panel.paths["nesterov"].isVisible()
+    assert panel.controls["theta"].edit.text() == "45"
+
+
+def test_notes_show_only_the_racing_optimizers(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.apply_preset("saddle_escape")
+    html = panel.notes_html()
+    assert "<!--rule:" not in html
+    assert "Nesterov" not in panel.notes.toPlainText() or "nesterov" not in html.lower().split("rule")[0]
+
+
+def test_schedule_lr_curve(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"schedule": "cosine", "T_max": 100})
+    steps, lrs = panel.lr_curves["adam"].xData, panel.lr_curves["adam"].yData
+    expected_lrs = panel.result.traces["adam"].lrs
+    np.testing.assert_allclose(lrs, expected_lrs[steps.astype(int) - 1])
+    assert len(lrs) == np.count_nonzero(expected_lrs) and lrs[98] < lrs[0]
+    assert panel.controls["T_max"].isEnabled() and not panel.controls["step_size"].isEnabled()
