@@ -128,7 +128,10 @@ def gui_main(argv: list[str]) -> int:
         window.showFullScreen()
     else:
         window.show()
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        _dispose(window)
 
 
 def _report_startup(window, path: str) -> None:
@@ -180,6 +183,7 @@ def export_main(argv: list[str]) -> int:
     from workbench.export_data import save_data
     from workbench.registry import panel_class
 
+    _quiet_qt_messages()
     app = QApplication.instance() or QApplication([sys.argv[0]])
     style = Style(theme=args.theme or "light", presentation=args.presentation)
     style.apply_to_app(app)
@@ -201,8 +205,29 @@ def export_main(argv: list[str]) -> int:
     except OSError as error:
         print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
         return 2
+    finally:
+        _dispose(panel)
     print(f"workbench: wrote {args.output}" + (f" and {args.data}" if args.data else ""))
     return 0
+
+
+def _dispose(widget) -> None:
+    """Delete Qt widgets before the interpreter exits (otherwise teardown order can segfault)."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    widget.close()
+    widget.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+
+
+def _quiet_qt_messages() -> None:
+    """Drop the offscreen platform's harmless 'propagateSizeHints' notice; keep the rest."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(kind, context, text):
+        if "propagateSizeHints" not in text:
+            print(text, file=sys.stderr)
+    qInstallMessageHandler(handler)
 
 
 def list_main(argv: list[str]) -> int:

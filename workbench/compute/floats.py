@@ -532,8 +532,6 @@ def parse_value(text: str, fmt: FloatFormat) -> ParsedInput:
             raise ValueError(f"a bit pattern cannot have a sign: {stripped!r}")
         return _parse_bits(stripped, unsigned, fmt)
     negative = lowered.startswith("-")
-    if lowered[1:] if lowered[:1] in "+-" else lowered in _SPECIAL_WORDS:
-        pass
     word = lowered[1:] if lowered[:1] in ("+", "-") else lowered
     if word in _SPECIAL_WORDS:
         kind = _SPECIAL_WORDS[word]
@@ -608,7 +606,7 @@ class _Exact:
 Scalar = Union[float, int, Fraction, Decimal, ParsedInput]
 
 
-def _to_exact(value: Scalar, fmt: FloatFormat | None = None) -> _Exact:
+def _to_exact(value: Scalar) -> _Exact:
     """Normalise any accepted scalar input (see module doc) to an ``_Exact``."""
     if isinstance(value, ParsedInput):
         return _parsed_to_exact(value)
@@ -757,7 +755,7 @@ def encode(value: Scalar, fmt: FloatFormat, *, via_fp32: bool = False) -> int:
     NaN (ValueError if it has none).  ``via_fp32=True`` rounds to float32
     first, reproducing torch's ``tensor(x, dtype=float64).to(dtype)``.
     """
-    return _encode_exact(_to_exact(value, fmt), fmt, via_fp32)
+    return _encode_exact(_to_exact(value), fmt, via_fp32)
 
 
 # --------------------------------------------------------------------------
@@ -1115,7 +1113,7 @@ def describe(value: Scalar, fmt: FloatFormat, *, via_fp32: bool = False) -> Desc
     """
     if isinstance(value, ParsedInput) and value.kind == "bits" and value.bits_format == fmt.name:
         return describe_bits(value.bits, fmt)
-    x = _to_exact(value, fmt)
+    x = _to_exact(value)
     bits = _encode_exact(x, fmt, via_fp32)
     stored = _decode_exact(bits, fmt)
     abs_error, rel_error = _errors(x, stored)
@@ -1188,7 +1186,7 @@ def neighbours(value: Scalar, fmt: FloatFormat) -> Neighbours:
 
     Exact arithmetic (no float32 detour).  ValueError for inf/NaN inputs.
     """
-    x = _to_exact(value, fmt)
+    x = _to_exact(value)
     if x.kind != "finite":
         raise ValueError(f"neighbours need a finite value, got {x.kind}")
     bits = _encode_exact(x, fmt, via_fp32=False)
@@ -1237,7 +1235,8 @@ def _magnitude_neighbours(magnitude: Fraction, code: int | None, fmt: FloatForma
     else:
         lower, upper = _decode_exact(code - 1, fmt).magnitude, rounded
     if upper is None:
-        return lower, None, "nearer_lower", False
+        tie = _is_tie(magnitude, lower, fmt)
+        return lower, None, "tie_to_even" if tie else "nearer_lower", tie
     twice = 2 * magnitude
     if twice == lower + upper:
         return lower, upper, "tie_to_even", True

@@ -1,9 +1,12 @@
 """Optimizer race on 2-D loss surfaces: where SGD, momentum, Adam & co. actually walk.
 
-Qt-free and torch-free (numpy + stdlib only). Everything here reproduces ``torch.optim``
-exactly (float64, same operation order), and ``workbench.compute.optimizers_torch`` drives
-the real ``torch.optim`` to check it; the speed comes from tight scalar loops over (x, y)
-instead of tensors.
+Qt-free and torch-free (numpy + stdlib only). The optimizers, schedulers, clipping and
+weight decay follow ``torch.optim`` formula by formula in float64 (same operations in the
+same order, learning rates bit-identical), and ``workbench.compute.optimizers_torch`` drives
+the real ``torch.optim`` to check it. Agreement is to rounding: torch's CPU kernels fuse some
+multiply-adds (FMA), plain Python cannot, so single steps can differ in the last bit; on a
+non-chaotic walk the traces agree to ~1e-12 relative. Speed comes from tight scalar loops
+over (x, y) instead of tensors: all 7 optimizers x 500 steps take a few milliseconds.
 
 One step of :func:`trace`, in this order (as a torch training loop would do it)::
 
@@ -37,6 +40,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Callable, Mapping
 
@@ -339,12 +343,14 @@ def surface_grid(surface: Surface | str, nx: int, ny: int,
 
 # --------------------------------------------------------------------------- hyper-parameters
 
-# torch.optim's defaults, except: lr picked per optimizer for a good race on rosenbrock
-# from its default start, and momentum 0.9 for the momentum methods (torch's 0 = plain SGD).
+# torch.optim's defaults, except: lr picked per optimizer for a good 500-step race on
+# rosenbrock from its default start (SGD crawls along the valley, the momentum methods at the
+# same lr reach the minimum, Adam gets there by a different road), and momentum 0.9 for the
+# momentum methods (torch's default 0 would make them plain SGD).
 DEFAULT_HYPER: dict[str, dict] = {
     "sgd": {"lr": 1e-3, "weight_decay": 0.0},
-    "momentum": {"lr": 2e-4, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0},
-    "nesterov": {"lr": 2e-4, "momentum": 0.9, "weight_decay": 0.0},
+    "momentum": {"lr": 1e-3, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0},
+    "nesterov": {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0},
     "adagrad": {"lr": 0.5, "lr_decay": 0.0, "weight_decay": 0.0,
                 "initial_accumulator_value": 0.0, "eps": 1e-10},
     "rmsprop": {"lr": 0.01, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0,
@@ -445,18 +451,34 @@ def _exponential_lrs(lr: float, steps: int, gamma: float) -> list[float]:
     return out
 
 
-def _cosine_lrs(base: float, first: float, count: int, t_max: int, eta_min: float) -> list[float]:
-    """CosineAnnealingLR's recursive get_lr from ``first`` at its epoch 0, ``count`` values."""
-    out, current = [], first
+@lru_cache(maxsize=64)
+def _cosine_factors(t_max: int, count: int) -> tuple[float | None, ...]:
+    """CosineAnnealingLR's per-epoch ratio for epochs 1..count-1 (None: the additive branch).
+
+    Depends on T_max only, so a race computes the cosines once for all optimizers.
+    """
     pi, cos = math.pi, math.cos
-    for epoch in range(count):
-        if epoch:
-            if (epoch - 1 - t_max) % (2 * t_max) == 0:
-                current = current + (base - eta_min) * (1 - cos(pi / t_max)) / 2
-            else:
-                current = ((1 + cos(pi * epoch / t_max)) / (1 + cos(pi * (epoch - 1) / t_max))
-                           * (current - eta_min) + eta_min)
-        out.append(current)
+    factors: list[float | None] = []
+    previous = 1 + cos(pi * 0 / t_max)
+    for epoch in range(1, count):
+        current = 1 + cos(pi * epoch / t_max)
+        factors.append(None if (epoch - 1 - t_max) % (2 * t_max) == 0 else current / previous)
+        previous = current
+    return tuple(factors)
+
+
+def _cosine_lrs(base: float, first: float, count: int, t_max: int, eta_min: float) -> list[float]:
+    """CosineAnnealingLR's recursive get_lr from ``first`` at its epoch 0, ``count`` values.
+
+    torch: lr <- (1 + cos(pi e/T)) / (1 + cos(pi (e-1)/T)) * (lr - eta_min) + eta_min, except
+    lr <- lr + (base - eta_min) (1 - cos(pi/T)) / 2 where the denominator would vanish.
+    """
+    bump = (base - eta_min) * (1 - math.cos(math.pi / t_max)) / 2
+    out, current = [first], first
+    append = out.append
+    for factor in _cosine_factors(t_max, count):
+        current = current + bump if factor is None else factor * (current - eta_min) + eta_min
+        append(current)
     return out
 
 

@@ -1,0 +1,175 @@
+"""The main window: navigation, languages, themes, presentation, settings, scenes, export."""
+
+import json
+import os
+import stat
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
+
+from widgets.style import Style
+from workbench.app import MainWindow, read_settings
+from workbench.i18n import language
+from workbench.scene import read_scene
+
+
+@pytest.fixture
+def store(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, store):
+    window = MainWindow(Style(), "optimizers", store=store)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitSignal(window.panel.drawn, timeout=10_000)
+    qtbot.waitUntil(lambda: window.panel.result is not None, timeout=10_000)
+    return window
+
+
+def menu_texts(window):
+    return [action.text() for action in window.menuBar().actions()]
+
+
+def test_menus_and_status(window):
+    assert menu_texts(window) == ["&File", "&View", "&Help"]
+    assert window.nav.count() == 1 and window.nav.currentRow() == 0
+    window.show_message("hello")
+    assert window.statusBar().currentMessage() == "hello"
+
+
+def test_language_switch_rebuilds_in_chinese_and_keeps_values(qtbot, window):
+    window.panel.set_values({"adam_lr": 0.2})
+    window.set_language("zh_CN")
+    assert language() == "zh_CN"
+    assert menu_texts(window) == ["文件(&F)", "视图(&V)", "帮助(&H)"]
+    assert window.panel.values["adam_lr"] == 0.2
+    assert window.panel.controls["adam_lr"].label.text() == "学习率 lr"
+    assert window.windowTitle() == "深度学习工作台"
+    assert "优化器" in window.nav.item(0).text()
+    qtbot.waitUntil(lambda: window.panel.result is not None, timeout=10_000)
+
+
+def test_theme_presentation_and_font_scale(qtbot, window):
+    window.set_style(theme="dark")
+    assert window.panel.style_.dark
+    assert QApplication.instance().palette().window().color().name() == "#26272b"
+    window.set_style(presentation=True)
+    assert window.panel.style_.presentation and window.panel.style_.line_width == 4.0
+    assert window.panel.paths["adam"].opts["pen"].widthF() == 4.0
+    before = window.style_.font_scale
+    window.step_font(+1)
+    assert window.style_.font_scale > before
+    window.step_font(-1)
+    assert window.style_.font_scale == before
+    window.set_style(presentation=False)
+
+
+def test_settings_persist_and_corrupt_settings_fall_back(qtbot, window, store):
+    window.set_style(theme="dark")
+    window.set_language("zh_CN")
+    window.close()
+    stored = read_settings(store)
+    assert stored["theme"] == "dark" and stored["language"] == "zh_CN" and stored["panel"] == "optimizers"
+    store.setValue("theme", "purple")
+    store.setValue("font_scale", "huge")
+    store.setValue("panel", 42)
+    store.setValue("geometry", "garbage")
+    stored = read_settings(store)
+    assert stored["theme"] == "light" and stored["font_scale"] == 1.0 and stored["panel"] == "optimizers"
+    assert stored["geometry"] is None
+
+
+def test_scene_round_trip(qtbot, window, tmp_path):
+    window.panel.set_values({"surface": "saddle", "adam_lr": 0.3})
+    path = tmp_path / "scene.json"
+    assert window.save_scene(str(path))
+    panel, params = read_scene(path)
+    assert panel == "optimizers" and params["adam_lr"] == 0.3
+    window.panel.reset()
+    assert window.panel.values["surface"] == "rosenbrock"
+    assert window.open_scene(str(path))
+    assert window.panel.values["surface"] == "saddle" and window.panel.values["adam_lr"] == 0.3
+    assert window.panel.controls["surface"].combo.currentData() == "saddle"
+
+
+BAD_SCENES = {
+    "corrupt.json": ("{not json", "not valid JSON"),
+    "newer.json": ({"format": "dl-workbench-scene", "version": 99, "panel": "optimizers", "params": {}}, "newer"),
+    "unknown_key.json": ({"format": "dl-workbench-scene", "version": 1, "panel": "optimizers", "params": {"foo": 1}},
+                         "foo: unknown parameter"),
+    "wrong_type.json": ({"format": "dl-workbench-scene", "version": 1, "panel": "optimizers",
+                         "params": {"adam_lr": "fast", "steps": 1e9}}, "adam_lr"),
+    "nan.json": ('{"format": "dl-workbench-scene", "version": 1, "panel": "optimizers", "params": {"adam_lr": NaN}}',
+                 "NaN"),
+    "panel.json": ({"format": "dl-workbench-scene", "version": 1, "panel": "nope", "params": {}}, "unknown panel"),
+    "list.json": ([1, 2], "JSON object"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_SCENES))
+def test_bad_scenes_are_refused_whole(window, tmp_path, name):
+    content, expected = BAD_SCENES[name]
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    window.panel.set_values({"adam_lr": 0.07})
+    before = dict(window.panel.values)
+    assert not window.open_scene(str(path))
+    assert window.panel.values == before
+    assert expected in window.statusBar().currentMessage()
+
+
+def test_wrong_type_lists_every_problem(window, tmp_path):
+    path = tmp_path / "two.json"
+    path.write_text(json.dumps({"format": "dl-workbench-scene", "version": 1, "panel": "optimizers",
+                                "params": {"adam_lr": "fast", "steps": 1e9}}))
+    window.open_scene(str(path))
+    message = window.statusBar().currentMessage()
+    assert "adam_lr" in message and "steps" in message
+
+
+def test_export_png_at_2x_svg_and_data(window, tmp_path):
+    figure = window.panel.figure
+    assert window.export(str(tmp_path / "a.png"), "png", 2)
+    image = QImage(str(tmp_path / "a.png"))
+    assert image.width() == 2 * figure.width() and image.height() > 2 * figure.height()  # + caption
+    assert window.export(str(tmp_path / "a.svg"), "svg")
+    import xml.etree.ElementTree as ET
+    root = ET.parse(tmp_path / "a.svg").getroot()
+    tags = {element.tag.split("}")[-1] for element in root.iter()}
+    assert {"path", "image"} <= tags or "path" in tags
+    assert "Optimizers" in (tmp_path / "a.svg").read_text()
+    assert window.export(str(tmp_path / "a.json"), "data")
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert data["panel"] == "optimizers" and len(data["result"]["traces"]["adam"]["points"]) == 501
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_export_to_unwritable_path_is_a_message_nonroot(window, tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    assert not window.export(str(folder / "x.png"), "png")
+
+
+def test_export_to_missing_folder_is_a_message(window, tmp_path):
+    assert not window.export(str(tmp_path / "missing" / "x.png"), "png")
+    assert "Could not export" in window.statusBar().currentMessage()
+    assert not window.save_scene(str(tmp_path / "missing" / "x.json"))
+
+
+def test_copy_image_to_clipboard(window):
+    window.copy_image()
+    image = QApplication.clipboard().image()
+    assert image.width() >= window.panel.figure.width()
+
+
+def test_ctrl_1_and_reset_shortcut(qtbot, window):
+    window.panel.set_values({"adam_lr": 0.3})
+    qtbot.keyClick(window, Qt.Key_R, Qt.ControlModifier)
+    assert window.panel.values["adam_lr"] == window.panel.PARAMS["adam_lr"].default
+    qtbot.keyClick(window, Qt.Key_1, Qt.ControlModifier)
+    assert window.current == "optimizers"

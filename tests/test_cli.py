@@ -1,0 +1,83 @@
+"""The installed ``workbench`` command, run as a subprocess."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtGui import QImage
+
+WORKBENCH = shutil.which("workbench") or pytest.fail("the workbench entry point is not installed")
+
+
+def run(*args, env=None, timeout=120):
+    return subprocess.run([WORKBENCH, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def test_export_png_scale_2_is_twice_scale_1(tmp_path):
+    one, two = tmp_path / "one.png", tmp_path / "two.png"
+    assert run("export", "optimizers", "-o", str(one), "--scale", "1", "--size", "900x600").returncode == 0
+    result = run("export", "optimizers", "-o", str(two), "--scale", "2", "--size", "900x600",
+                 "--set", "surface=saddle", "--data", str(tmp_path / "d.json"))
+    assert result.returncode == 0, result.stderr
+    a, b = QImage(str(one)), QImage(str(two))
+    assert a.width() == 900 and b.width() == 1800 and b.height() == 2 * a.height()
+    data = json.loads((tmp_path / "d.json").read_text())
+    assert data["params"]["surface"] == "saddle" and data["result"]["surface"] == "saddle"
+
+
+def test_export_svg_in_chinese(tmp_path):
+    out = tmp_path / "o.svg"
+    result = run("export", "optimizers", "-o", str(out), "--lang", "zh_CN")
+    assert result.returncode == 0, result.stderr
+    assert "优化器" in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["export", "nope", "-o", "x.png"], "unknown panel 'nope'"),
+    (["export", "optimizers", "-o", "x.png", "--set", "adam_lr=abc"], "adam_lr"),
+    (["export", "optimizers", "-o", "x.png", "--set", "adam_lr=nan"], "adam_lr"),
+    (["export", "optimizers", "-o", "x.png", "--set", "steps=99999"], "steps"),
+    (["export", "optimizers", "-o", "x.png", "--set", "bogus=1"], "bogus: unknown parameter"),
+    (["export", "optimizers", "-o", "x.png", "--set", "start_x=90"], "outside the surface's window"),
+    (["export", "optimizers", "-o", "x.gif"], ".png or .svg"),
+    (["export", "optimizers", "-o", "x.png", "--scale", "5"], "--scale"),
+    (["export", "optimizers", "-o", "/nonexistent-dir/x.png"], "cannot write"),
+    (["export", "optimizers", "-o", "x.png", "--scene", "/nonexistent.json"], "cannot read scene"),
+    (["--panel", "nope"], "unknown panel"),
+    (["--set", "sgd_lr"], "expected name=value"),
+    (["list", "nope"], "unknown panel"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
+    result = run(*args, env={"QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in result.stderr
+
+
+def test_corrupt_scene_on_the_command_line(tmp_path):
+    scene = tmp_path / "bad.json"
+    scene.write_text("{oops")
+    result = run("export", "optimizers", "-o", str(tmp_path / "x.png"), "--scene", str(scene))
+    assert result.returncode == 2 and "not valid JSON" in result.stderr
+
+
+def test_no_display_points_at_export():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([WORKBENCH], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 1 and "no display" in result.stderr and "workbench export" in result.stderr
+
+
+def test_list_panels_and_parameters():
+    result = run("list")
+    assert result.returncode == 0 and result.stdout.split()[0] == "optimizers"
+    params = run("list", "optimizers").stdout
+    assert "adam_lr" in params and "a number from 1e-05 to 10" in params and "default 0.05" in params
+
+
+def test_python_dash_m_works():
+    result = subprocess.run([sys.executable, "-m", "workbench", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and "workbench" in result.stdout
