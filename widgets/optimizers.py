@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from widgets.panel import Panel
 from workbench.compute import optimizers as opt
@@ -170,7 +170,7 @@ PRESETS = [
            _only("sgd momentum nesterov", surface="bowl", kappa=50.0, theta=30.0, start_x=-2.5, start_y=2.0, steps=150,
                  sgd_lr=0.038, momentum_lr=0.01, momentum_momentum=0.8, nesterov_lr=0.01, nesterov_momentum=0.8)),
     Preset("rotated_bowl", "Rotated bowl: Adam loses its edge", "旋转的碗：Adam 失去优势",
-           _only("sgd momentum rmsprop adam", surface="bowl", kappa=100.0, theta=45.0, start_x=-2.5, start_y=2.5,
+           _only("sgd momentum rmsprop adam", surface="bowl", kappa=100.0, theta=45.0, start_x=-2.5, start_y=1.5,
                  steps=300, sgd_lr=0.019, momentum_lr=0.005, rmsprop_lr=0.05, adam_lr=0.1)),
     Preset("saddle_escape", "Saddle escape: with and without momentum", "逃离鞍点：有无动量",
            _only("sgd momentum adam", surface="saddle", start_x=-1.5, start_y=0.001, steps=300,
@@ -178,9 +178,9 @@ PRESETS = [
     Preset("lr_too_large", "Learning rate too large: divergence", "学习率过大：发散",
            _only("sgd momentum adam", surface="rosenbrock", start_x=-1.5, start_y=2.0, steps=300,
                  sgd_lr=0.003, momentum_lr=0.002, adam_lr=0.5)),
-    Preset("warmup_cosine", "Warmup + cosine annealing", "预热 + 余弦退火",
-           _only("sgd momentum adam", surface="rosenbrock", start_x=-1.5, start_y=2.0, steps=500, schedule="warmup",
-                 warmup_steps=50, T_max=450, sgd_lr=0.002, momentum_lr=0.001, adam_lr=0.1)),
+    Preset("warmup_cosine", "Warmup + cosine: a large lr survives the first steps", "预热 + 余弦：大学习率挺过最初几步",
+           _only("sgd adam", surface="rosenbrock", start_x=-1.5, start_y=2.0, steps=500, schedule="warmup",
+                 warmup_steps=50, T_max=450, sgd_lr=0.0025, adam_lr=0.1)),
     Preset("noisy_minibatch", "Noisy minibatch SGD vs full batch", "带噪声的小批量 SGD 与全批量",
            _only("sgd", surface="bowl", kappa=10.0, theta=20.0, start_x=-2.5, start_y=2.0, steps=200, sgd_lr=0.1,
                  noise_sigma=20.0, batch_size=4)),
@@ -277,7 +277,7 @@ class OptimizersPanel(Panel):
     TITLE_EN = "Optimizers"
     TITLE_ZH = "优化器"
     PARAMS = PARAMS
-    BENCH_PARAMS = ("start_x", "adam_lr")
+    BENCH_SWEEPS = {"start_x": (-1.9, 1.9), "adam_lr": (1e-3, 1.0)}
     CAPTION_PARAMS = None
 
     compute = staticmethod(compute_race)
@@ -300,6 +300,7 @@ class OptimizersPanel(Panel):
         self.map.showGrid(x=False, y=False)
         self.map.setAspectLocked(False)
         self.image = pg.ImageItem(axisOrder="col-major")
+        self.image.setCacheMode(QGraphicsItem.DeviceCoordinateCache)  # repaint = one blit
         self.map.addItem(self.image)
         self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), interactive=False, width=14)
         self.colorbar.setImageItem(self.image, insert_in=self.map)
@@ -324,8 +325,12 @@ class OptimizersPanel(Panel):
         self.lr_plot = right.addPlot(row=1, col=0)
         st.style_plot(self.lr_plot, tr("Learning rate per step"), "lr", tr("step"))
         self.lr_plot.setLogMode(y=True)
-        for plot in (self.loss_plot, self.lr_plot):
+        for plot in (self.loss_plot, self.lr_plot):  # major grid lines only: minor ones cost paint time
+            for side in ("left", "bottom"):
+                plot.getAxis(side).setStyle(maxTickLevel=0)
+        for plot in (self.map, self.loss_plot, self.lr_plot):  # fixed widths: new tick labels never re-lay out
             plot.getAxis("left").enableAutoSIPrefix(False)
+            plot.getAxis("left").setWidth(int(st.point_size * 5.5))
         self.loss_curves: dict[str, pg.PlotDataItem] = {}
         self.lr_curves: dict[str, pg.PlotDataItem] = {}
         for index, name in enumerate(NAMES):
@@ -491,6 +496,7 @@ class OptimizersPanel(Panel):
             self.loss_curves[name].setData(steps, np.maximum(trace.losses - race.f_min, 1e-12))
             positive = trace.lrs > 0  # a log axis cannot show lr = 0 (cosine at T_max with eta_min = 0)
             self.lr_curves[name].setData(np.arange(1, len(trace.lrs) + 1)[positive], trace.lrs[positive])
+        self._fit_side_plots(race)
         longest = self._longest()
         with QSignalBlocker(self.scrubber):
             self.scrubber.setRange(0, longest)
@@ -498,6 +504,19 @@ class OptimizersPanel(Panel):
             self.shown_step = min(self.shown_step, longest)
         self._draw_paths(race)
         self._update_legend(race)
+
+    def _fit_side_plots(self, race: Race) -> None:
+        """Set the side plots' ranges here, before the paint, so a change costs one paint
+        (auto-range would re-range during the paint and ask for a second one)."""
+        steps = max([len(t.losses) - 1 for t in race.traces.values()] + [1])
+        for plot, curves in ((self.loss_plot, self.loss_curves), (self.lr_plot, self.lr_curves)):
+            ys = [curves[n].yData for n in race.traces if curves[n].yData is not None and len(curves[n].yData)]
+            if ys:
+                lo = math.log10(min(float(y.min()) for y in ys))
+                hi = math.log10(max(float(y.max()) for y in ys))
+                pad = max(0.05 * (hi - lo), 0.1)
+                plot.setRange(xRange=(0, steps), yRange=(lo - pad, hi + pad), padding=0)
+                plot.vb.prepareForPaint()  # apply the new view transform now, not during the paint
 
     def _draw_paths(self, race: Race) -> None:
         step = self._longest() if self.shown_step is None else self.shown_step
@@ -524,8 +543,7 @@ class OptimizersPanel(Panel):
             if trace.diverged_at is not None:
                 text += "  " + tr("diverged at step {k}").format(k=trace.diverged_at)
                 diverged.append(text)
-            else:
-                text += "  " + tr("loss {value}").format(value=f"{trace.losses[-1] - race.f_min:.3g}")
-            label.setText(text)
+            if label.text != text:  # a new text re-lays out the legend: only when it changes
+                label.setText(text)
         if diverged:
             self.message.emit("; ".join(diverged), False)

@@ -1,18 +1,21 @@
 """The panel base class: declared controls + figure + notes, and the one update path.
 
-control edited -> ``set_values`` (validated by the declaration) -> compute(values) off the GUI
-thread -> ``draw(result)``. While a compute runs, further changes only mark the panel dirty;
-when the compute returns, a stale result is dropped and the latest values are computed once,
-so a dragged slider costs at most one compute in flight and never freezes input.
+control edited -> ``set_values`` (validated by the declaration) -> compute(values) -> ``draw(result)``.
+A compute that took longer than INLINE_COMPUTE_MS last time runs on a worker thread, a quick one
+on the GUI thread after pending input. While a compute runs, further changes only bump a generation
+counter; when it returns, a stale result is dropped and the newest values are computed once, so a
+dragged slider costs at most one compute in flight and never freezes input.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any, Mapping
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter,
                                QTextBrowser, QVBoxLayout, QWidget)
 from superqt import QCollapsible
@@ -23,6 +26,7 @@ from workbench.i18n import language, pick, tr
 from workbench.params import ParamError, ParamSet
 
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-compute")
+INLINE_COMPUTE_MS = 5.0  # computes that took less run on the GUI thread; longer ones on the worker
 
 
 class Panel(QWidget):
@@ -32,7 +36,7 @@ class Panel(QWidget):
     TITLE_EN = ""
     TITLE_ZH = ""
     PARAMS: ParamSet
-    BENCH_PARAMS: tuple[str, ...] = ()  # parameters the benchmark sweeps
+    BENCH_SWEEPS: dict[str, tuple[float, float]] = {}  # parameter -> range the benchmark sweeps
     CAPTION_PARAMS: tuple[str, ...] | None = None  # None: every parameter
 
     message = Signal(str, bool)  # text, is_error
@@ -48,6 +52,7 @@ class Panel(QWidget):
         self.result: Any = None
         self._generation = 0
         self._busy = False
+        self._last_compute_ms = math.inf  # the first compute goes to the worker
         self._computed.connect(self._on_computed, Qt.QueuedConnection)
         self._failed.connect(self._on_failed, Qt.QueuedConnection)
         self.controls: dict[str, ParamControl] = {}
@@ -211,15 +216,24 @@ class Panel(QWidget):
             self._start()
 
     def _start(self) -> None:
+        """Compute the newest values: on the GUI thread right after pending input when the last
+        compute was quick (no thread hand-off, no GIL contention with painting), else on the worker."""
         self._busy = True
-        generation, values = self._generation, dict(self.values)
-        _EXECUTOR.submit(self._run, generation, values)
+        if self._last_compute_ms < INLINE_COMPUTE_MS:
+            QTimer.singleShot(0, lambda: self._run(self._generation, dict(self.values)))
+        else:
+            _EXECUTOR.submit(self._run, self._generation, dict(self.values))
 
     def _run(self, generation: int, values: dict) -> None:
+        start = time.perf_counter()
         try:
-            self._computed.emit(generation, self.compute(values))
+            result = self.compute(values)
         except Exception as error:  # shown in the status bar, never a crash
             self._failed.emit(generation, str(error))
+            return
+        finally:
+            self._last_compute_ms = (time.perf_counter() - start) * 1000
+        self._computed.emit(generation, result)
 
     def _fresh(self, generation: int) -> bool:
         """Whether a finished compute is the latest; if not, compute the latest values once."""

@@ -70,6 +70,14 @@ import numpy as np
 __all__ = [
     "FloatFormat",
     "FORMATS",
+    "FP64",
+    "FP32",
+    "TF32",
+    "FP16",
+    "BF16",
+    "FP8_E4M3",
+    "FP8_E5M2",
+    "FP4_E2M1",
     "get_format",
     "custom_format",
     "with_overflow",
@@ -519,7 +527,7 @@ def parse_value(text: str, fmt: FloatFormat) -> ParsedInput:
     format's width in digits and value).
     """
     if not isinstance(text, str):
-        raise ValueError(f"input must be text, got {type(text).__name__}")
+        raise TypeError(f"input must be text, got {type(text).__name__}")
     stripped = text.strip()
     if not stripped:
         raise ValueError(f"empty input: {_PARSE_HELP}")
@@ -539,7 +547,7 @@ def parse_value(text: str, fmt: FloatFormat) -> ParsedInput:
             raise ValueError(f"{fmt.name} has no NaN encoding")
         value = None if kind == "nan" else (-math.inf if negative else math.inf)
         return ParsedInput(stripped, kind, negative, None, value)
-    return _parse_decimal(stripped, fmt)
+    return _parse_decimal(stripped)
 
 
 def _parse_bits(text: str, lowered: str, fmt: FloatFormat) -> ParsedInput:
@@ -565,7 +573,7 @@ def _parse_bits(text: str, lowered: str, fmt: FloatFormat) -> ParsedInput:
     return ParsedInput(text, "bits", decoded.negative, exact, value, bits, fmt.name)
 
 
-def _parse_decimal(text: str, fmt: FloatFormat) -> ParsedInput:
+def _parse_decimal(text: str) -> ParsedInput:
     match = _DECIMAL_RE.fullmatch(text)
     if match is None or not (match.group(2) or match.group(3)):
         raise ValueError(f"not a number: {text!r}; {_PARSE_HELP}")
@@ -612,8 +620,8 @@ def _to_exact(value: Scalar) -> _Exact:
         return _parsed_to_exact(value)
     if isinstance(value, bool):
         raise TypeError("expected a number, got bool")
-    if isinstance(value, numbers.Rational):
-        frac = Fraction(value)
+    if isinstance(value, numbers.Rational):  # int, numpy integers, Fraction
+        frac = Fraction(int(value.numerator), int(value.denominator))
         return _Exact(frac < 0, "finite", abs(frac))
     if isinstance(value, Decimal):
         return _decimal_to_exact(value)

@@ -558,7 +558,8 @@ def gradient_noise(noise: tuple[float, int] | None, steps: int, seed: int = 0) -
 
 def _noise_rows(noise: tuple[float, int], steps: int, seed: int) -> np.ndarray:
     sigma, batch_size = noise
-    return np.random.default_rng(seed).standard_normal((steps, 2)) * (sigma / math.sqrt(batch_size))
+    with np.errstate(over="ignore"):  # an absurd sigma gives inf draws, hence a diverged trace
+        return np.random.default_rng(seed).standard_normal((steps, 2)) * (sigma / math.sqrt(batch_size))
 
 
 GradientStep = Callable[[float, float], "tuple[float, float, float]"]
@@ -567,14 +568,16 @@ GradientStep = Callable[[float, float], "tuple[float, float, float]"]
 def _gradient_pipeline(grad: ScalarGrad, noise_rows: list | None, clip: float | None) -> GradientStep:
     """``(x, y) -> (gx, gy, norm)``: gradient, + next noise row, norm, clipped (in that order).
 
-    ``norm`` is the norm before clipping (what clip_grad_norm_ returns). Each call consumes
-    one noise row, so the pipeline is good for one trace only.
+    ``norm`` is the norm before clipping (what clip_grad_norm_ returns), computed with
+    ``math.hypot`` so that it stays finite for any finite gradient (torch's sum of squares
+    overflows to inf beyond ~1e154 and then zeroes a clipped gradient; here the gradient is
+    clipped properly). Each call consumes one noise row: a pipeline serves one trace only.
     """
-    sqrt = math.sqrt
+    hypot = math.hypot
     if noise_rows is None and clip is None:
         def gradient(x, y):
             gx, gy = grad(x, y)
-            return gx, gy, sqrt(gx * gx + gy * gy)
+            return gx, gy, hypot(gx, gy)
     elif clip is None:
         next_noise = iter(noise_rows).__next__
 
@@ -583,7 +586,7 @@ def _gradient_pipeline(grad: ScalarGrad, noise_rows: list | None, clip: float | 
             nx, ny = next_noise()
             gx += nx
             gy += ny
-            return gx, gy, sqrt(gx * gx + gy * gy)
+            return gx, gy, hypot(gx, gy)
     else:
         next_noise = None if noise_rows is None else iter(noise_rows).__next__
         max_norm = clip
@@ -594,7 +597,7 @@ def _gradient_pipeline(grad: ScalarGrad, noise_rows: list | None, clip: float | 
                 nx, ny = next_noise()
                 gx += nx
                 gy += ny
-            norm = sqrt(gx * gx + gy * gy)
+            norm = hypot(gx, gy)
             coef = (1.0 / (norm + CLIP_EPS)) * max_norm  # as torch: reciprocal, then multiply
             if coef < 1.0:
                 gx *= coef
@@ -832,10 +835,8 @@ class Trace:
     hyper: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def _readonly(values, shape_hint: tuple | None = None) -> np.ndarray:
+def _readonly(values) -> np.ndarray:
     array = np.array(values, dtype=np.float64)
-    if shape_hint is not None:
-        array = array.reshape(shape_hint)
     array.flags.writeable = False
     return array
 

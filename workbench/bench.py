@@ -1,0 +1,171 @@
+"""Benchmark: ``python -m workbench.bench [--json FILE] [--runs N]``.
+
+Prints, per panel and swept parameter, p50 / p95 milliseconds from a parameter change to the
+repainted figure (offscreen, paint forced), the time from process start to the first painted
+main window and to the first fully drawn panel, peak RSS with every panel open, and backend
+speed against the PyTorch reference where a panel has one.
+Budgets: first paint <= 1000 ms, every panel p95 <= 16 ms, peak RSS <= 450 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+SWEEP_CHANGES = 60
+BUDGET_P95_MS = 16.0
+BUDGET_STARTUP_S = 1.0
+BUDGET_RSS_MB = 450.0
+
+
+def sweep_values(param, lo: float, hi: float, n: int = SWEEP_CHANGES) -> list:
+    """n values across [lo, hi] (log-spaced for log parameters), alternating ends so every
+    change is a real change."""
+    values = np.geomspace(lo, hi, n) if param.log else np.linspace(lo, hi, n)
+    values = [int(round(v)) if param.kind == "int" else float(v) for v in values]
+    return [values[i // 2] if i % 2 == 0 else values[-1 - i // 2] for i in range(n)]
+
+
+def time_changes(app, panel, name: str, values: list) -> list[float]:
+    """Milliseconds from set_values to the figure repainted, one per value."""
+    from PySide6.QtWidgets import QAbstractScrollArea
+
+    from PySide6.QtCore import QEventLoop
+
+    loop = QEventLoop()
+    panel.drawn.connect(loop.quit)
+    viewports = [w.viewport() for w in panel.figure.findChildren(QAbstractScrollArea)] or [panel.figure]
+    if isinstance(panel.figure, QAbstractScrollArea):
+        viewports.append(panel.figure.viewport())
+    times = []
+    for value in values:
+        start = time.perf_counter()
+        if not panel.set_values({name: value}):
+            raise RuntimeError(f"benchmark value refused: {name}={value}")
+        loop.exec()  # until the result is drawn
+        for viewport in viewports:
+            viewport.repaint()  # force the paint now
+        times.append((time.perf_counter() - start) * 1000)
+    panel.drawn.disconnect(loop.quit)
+    return times
+
+
+def startup_times(runs: int) -> tuple[list[float], list[float]]:
+    """Seconds from process start to the first painted window and to the first drawn panel."""
+    paint, drawn = [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as folder:
+            report = os.path.join(folder, "startup.txt")
+            env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "WORKBENCH_STARTUP_REPORT": report,
+                   "WORKBENCH_CONFIG_DIR": folder}
+            start = time.time()
+            subprocess.run([sys.executable, "-m", "workbench", "--lang", "en"], env=env, check=True, timeout=120,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            first_paint, first_drawn = map(float, open(report).read().split())
+            paint.append(first_paint - start)
+            drawn.append(first_drawn - start)
+    return paint, drawn
+
+
+def optimizers_vs_torch(repeats: int = 15) -> dict:
+    """All 7 optimizers x 500 steps on rosenbrock: backend vs driving torch.optim."""
+    from workbench.compute import optimizers as opt
+    from workbench.compute.optimizers_torch import torch_trace
+
+    surface = opt.make_surface("rosenbrock")
+
+    def run(function):
+        for name in opt.OPTIMIZERS:
+            function(surface, name, surface.start, 500, **opt.DEFAULT_HYPER[name])
+
+    def timed(function, count):
+        samples = []
+        for _ in range(count):
+            start = time.perf_counter()
+            run(function)
+            samples.append((time.perf_counter() - start) * 1000)
+        return statistics.median(samples)
+
+    run(torch_trace)  # warm-up: torch's first call pays for its imports
+    ours, theirs = timed(opt.trace, repeats), timed(torch_trace, 3)
+    return {"backend_ms": ours, "torch_ms": theirs, "speedup": theirs / ours}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m workbench.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--runs", type=int, default=5, help="start-up runs (default 5)")
+    args = parser.parse_args(argv)
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ.setdefault("WORKBENCH_CONFIG_DIR", tempfile.mkdtemp(prefix="workbench-bench-"))
+
+    paint, drawn = startup_times(args.runs)
+
+    from PySide6.QtWidgets import QApplication
+
+    from widgets.style import Style
+    from workbench.app import MainWindow
+    from workbench.i18n import set_language
+    from workbench.registry import PANELS
+
+    set_language("en")
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow(Style(), next(iter(PANELS)))
+    window.resize(1600, 1000)
+    window.show()
+    rows = []
+    for name in PANELS:
+        panel = window.show_panel(name)
+        app.processEvents()
+        for param_name, (lo, hi) in panel.BENCH_SWEEPS.items():
+            param = panel.PARAMS[param_name]
+            defaults = dict(panel.values)
+            times = time_changes(app, panel, param_name, sweep_values(param, lo, hi))
+            panel.set_all(defaults)
+            rows.append({"panel": name, "parameter": param_name, "changes": len(times),
+                         "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
+                         "max_ms": max(times)})
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results = {
+        "startup": {"first_paint_s_median": statistics.median(paint), "first_paint_s_max": max(paint),
+                    "first_panel_drawn_s_median": statistics.median(drawn), "runs": len(paint)},
+        "panels": rows,
+        "peak_rss_mb_all_panels": rss_mb,
+        "optimizers_vs_torch": optimizers_vs_torch(),
+    }
+    print_table(results)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=2)
+    window.close()
+    return 0
+
+
+def print_table(results: dict) -> None:
+    ok = lambda good: "ok" if good else "OVER BUDGET"  # noqa: E731
+    print(f"{'panel':<12} {'parameter':<12} {'changes':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  budget p95 <= 16 ms")
+    for row in results["panels"]:
+        print(f"{row['panel']:<12} {row['parameter']:<12} {row['changes']:>7} {row['p50_ms']:>8.2f} "
+              f"{row['p95_ms']:>8.2f} {row['max_ms']:>8.2f}  {ok(row['p95_ms'] <= BUDGET_P95_MS)}")
+    s = results["startup"]
+    print(f"start-up to first painted window: median {s['first_paint_s_median'] * 1000:.0f} ms, "
+          f"max {s['first_paint_s_max'] * 1000:.0f} ms over {s['runs']} runs  {ok(s['first_paint_s_max'] <= BUDGET_STARTUP_S)}")
+    print(f"start-up to first panel fully drawn: median {s['first_panel_drawn_s_median'] * 1000:.0f} ms")
+    rss = results["peak_rss_mb_all_panels"]
+    print(f"peak RSS with all panels open: {rss:.0f} MB  {ok(rss <= BUDGET_RSS_MB)}")
+    t = results["optimizers_vs_torch"]
+    print(f"optimizers, 7 x 500 steps on rosenbrock: backend {t['backend_ms']:.2f} ms, torch.optim "
+          f"{t['torch_ms']:.0f} ms, {t['speedup']:.0f}x faster  {ok(t['speedup'] >= 50)}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
