@@ -128,6 +128,8 @@ class ChoiceControl(ParamControl):
         self.label = QLabel(param.label())
         self.combo = QComboBox()
         self.combo.setAccessibleName(param.label())
+        self.combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.combo.setMinimumContentsLength(10)
         for choice in param.choices:
             self.combo.addItem(choice.label(), choice.value)
         self._layout.addWidget(self.label)

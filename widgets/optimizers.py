@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
-from PySide6.QtWidgets import QGraphicsItem, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from widgets.panel import Panel
 from workbench.compute import optimizers as opt
@@ -234,6 +234,14 @@ class Race:
     traces: dict[str, Any]  # optimizer -> opt.Trace
 
 
+@lru_cache(maxsize=64)
+def _trace(surface: tuple, name: str, start: tuple, steps: int, schedule, clip, noise, seed: int, hyper: tuple):
+    """opt.trace, remembered: changing one optimizer's setting re-traces only that optimizer."""
+    name_, kappa, theta = surface
+    return opt.trace(opt.make_surface(name_, kappa=kappa, theta=theta), name, start, steps, schedule=schedule,
+                     clip=clip, noise=noise, seed=seed, **dict(hyper))
+
+
 def compute_race(values: Mapping[str, Any]) -> Race:
     surface = opt.make_surface(values["surface"], kappa=values["kappa"], theta=values["theta"])
     kind = values["schedule"]
@@ -241,12 +249,24 @@ def compute_race(values: Mapping[str, Any]) -> Race:
     noise = (values["noise_sigma"], values["batch_size"]) if values["noise_sigma"] > 0 else None
     clip = values["max_norm"] if values["clip"] else None
     start = (values["start_x"], values["start_y"])
-    traces = {name: opt.trace(surface, name, start, values["steps"], schedule=schedule, clip=clip, noise=noise,
-                              seed=values["seed"], **hyper_for(name, values))
+    key = (values["surface"], values["kappa"], values["theta"])
+    traces = {name: _trace(key, name, start, values["steps"], schedule, clip, noise, values["seed"],
+                           tuple(sorted(hyper_for(name, values).items())))
               for name in NAMES if values[f"use_{name}"]}
     grid = _grid(values["surface"], values["kappa"], values["theta"])
     f_min = min(float(surface.f(np.float64(x), np.float64(y))) for x, y in surface.minima)
     return Race(values["surface"], tuple(surface.window), tuple(map(tuple, surface.minima)), grid, f_min, traces)
+
+
+def on_screen_changes(points: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Mask of the points (n, 2) worth drawing: the first, the last, and each one that lands in
+    another screen cell (``cell``: (2,) data units) than the point before it. A converging tail
+    of hundreds of sub-pixel steps then costs a few vertices instead of hundreds."""
+    keep = np.ones(len(points), dtype=bool)
+    if len(points) > 2 and np.all(cell > 0):
+        cells = np.floor(points / cell)
+        keep[1:-1] = np.any(cells[1:-1] != cells[:-2], axis=1)
+    return keep
 
 
 class _PickViewBox(pg.ViewBox):
@@ -278,7 +298,7 @@ class OptimizersPanel(Panel):
     TITLE_ZH = "优化器"
     PARAMS = PARAMS
     BENCH_SWEEPS = {"start_x": (-1.9, 1.9), "adam_lr": (1e-3, 1.0)}
-    CAPTION_PARAMS = None
+    OPEN_GROUPS = ("Surface",)
 
     compute = staticmethod(compute_race)
 
@@ -293,61 +313,62 @@ class OptimizersPanel(Panel):
     def build_figure(self) -> QWidget:
         st = self.style_
         figure = pg.GraphicsLayoutWidget()
+        figure.scene().setItemIndexMethod(QGraphicsScene.NoIndex)  # items move every frame: no BSP upkeep
         figure.setBackground(st.background)
         figure.ci.setSpacing(12)
         self.map = figure.addPlot(row=0, col=0, viewBox=_PickViewBox(self._picked))
-        st.style_plot(self.map, tr("Paths on the loss surface (click or drag to move the start)"), "y", "x")
+        st.style_plot(self.map, tr("Loss surface and paths"), "y", "x")
+        self.map.setToolTip(tr("Click or drag on the map to move the start point"))
         self.map.showGrid(x=False, y=False)
-        self.map.setAspectLocked(False)
         self.image = pg.ImageItem(axisOrder="col-major")
-        self.image.setCacheMode(QGraphicsItem.DeviceCoordinateCache)  # repaint = one blit
         self.map.addItem(self.image)
         self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), interactive=False, width=14)
         self.colorbar.setImageItem(self.image, insert_in=self.map)
-        self.minima = pg.ScatterPlotItem(symbol="star", size=st.marker_size * 1.6, pen=pg.mkPen("#000000", width=1),
-                                         brush=pg.mkBrush("#FFFFFF"))
-        self.map.addItem(self.minima)
         axis = self.colorbar.axis
         axis.setTextPen(pg.mkPen(st.foreground))
         axis.setStyle(tickFont=st.font(0.9))
         axis.setLabel(tr("log10(loss − min + 0.001)"), color=st.foreground, **{"font-size": f"{st.point_size:.0f}pt"})
-        self.legend = pg.LegendItem(labelTextColor=st.foreground, labelTextSize=f"{st.point_size:.0f}pt",
-                                    colCount=4, horSpacing=18)
-        figure.addItem(self.legend, row=1, col=0)
-        self.legend.setMaximumHeight(st.point_size * 6)
-        self.paths: dict[str, pg.PlotDataItem] = {}
-        self.heads: dict[str, pg.ScatterPlotItem] = {}
-        self.ends: dict[str, pg.ScatterPlotItem] = {}
-        right = figure.addLayout(row=0, col=1, rowspan=2)
+        self.minima = pg.ScatterPlotItem(symbol="star", size=st.marker_size * 1.6, pen=pg.mkPen("#000000", width=1),
+                                         brush=pg.mkBrush("#FFFFFF"))
+        self.map.addItem(self.minima)
+        right = figure.addLayout(row=0, col=1)
         self.loss_plot = right.addPlot(row=0, col=0)
         st.style_plot(self.loss_plot, tr("Loss per step"), tr("loss − min"), tr("step"))
-        self.loss_plot.setLogMode(y=True)
         self.lr_plot = right.addPlot(row=1, col=0)
         st.style_plot(self.lr_plot, tr("Learning rate per step"), "lr", tr("step"))
-        self.lr_plot.setLogMode(y=True)
-        for plot in (self.loss_plot, self.lr_plot):  # major grid lines only: minor ones cost paint time
-            for side in ("left", "bottom"):
-                plot.getAxis(side).setStyle(maxTickLevel=0)
+        self.legend = pg.LegendItem(labelTextColor=st.foreground, labelTextSize=f"{st.point_size:.0f}pt",
+                                    colCount=2, horSpacing=12)
+        right.addItem(self.legend, row=2, col=0)
+        for plot in (self.loss_plot, self.lr_plot):
+            plot.showGrid(x=False, y=False)  # a log-axis grid alone costs ~5 ms per paint
+            plot.getAxis("left").setLogMode(True)  # curves carry log10 values; ticks read 10^k
         for plot in (self.map, self.loss_plot, self.lr_plot):  # fixed widths: new tick labels never re-lay out
             plot.getAxis("left").enableAutoSIPrefix(False)
             plot.getAxis("left").setWidth(int(st.point_size * 5.5))
-        self.loss_curves: dict[str, pg.PlotDataItem] = {}
-        self.lr_curves: dict[str, pg.PlotDataItem] = {}
+        # Plain curve items (PlotDataItem's extra processing costs ~0.1 ms per setData), left out of
+        # auto-range (ranges are set in draw), so a change never asks every item for its bounds.
+        self.paths: dict[str, pg.PlotCurveItem] = {}
+        self.loss_curves: dict[str, pg.PlotCurveItem] = {}
+        self.lr_curves: dict[str, pg.PlotCurveItem] = {}
         for index, name in enumerate(NAMES):
             color = st.series[index]
-            self.paths[name] = pg.PlotDataItem(pen=st.pen(color), name=pick(*NAMES[name]))
-            self.heads[name] = pg.ScatterPlotItem(symbol="o", size=st.marker_size, pen=pg.mkPen(st.foreground, width=1.5),
-                                                  brush=pg.mkBrush(color))
-            self.ends[name] = pg.ScatterPlotItem(symbol="x", size=st.marker_size * 1.8, pen=pg.mkPen(color, width=3),
-                                                 brush=pg.mkBrush(color))
-            for item in (self.paths[name], self.heads[name], self.ends[name]):
-                self.map.addItem(item)
-            self.loss_curves[name] = self.loss_plot.plot(pen=st.pen(color))
-            self.lr_curves[name] = self.lr_plot.plot(pen=st.pen(color))
+            self.paths[name] = pg.PlotCurveItem(pen=st.pen(color), antialias=True)
+            self.map.addItem(self.paths[name], ignoreBounds=True)
+            self.loss_curves[name] = pg.PlotCurveItem(pen=st.pen(color, st.thin_line_width))
+            self.loss_plot.addItem(self.loss_curves[name], ignoreBounds=True)
+            self.lr_curves[name] = pg.PlotCurveItem(pen=st.pen(color, st.thin_line_width))
+            self.lr_plot.addItem(self.lr_curves[name], ignoreBounds=True)
+        self.colors = dict(zip(NAMES, st.series))
+        self.heads = pg.ScatterPlotItem(symbol="o", size=st.marker_size, pen=pg.mkPen(st.foreground, width=1.5))
+        self.ends = pg.ScatterPlotItem(symbol="x", size=st.marker_size * 1.8, pen=None)
         self.start_marker = pg.ScatterPlotItem(symbol="o", size=st.marker_size * 1.3, pen=pg.mkPen(st.foreground, width=2),
                                                brush=pg.mkBrush("#FFFFFF"))
-        self.map.addItem(self.start_marker)
-        self.loss_plot.setMinimumWidth(st.point_size * 28)
+        for item in (self.heads, self.ends, self.start_marker):
+            self.map.addItem(item, ignoreBounds=True)
+        for item in (self.map.titleLabel, self.loss_plot.titleLabel, self.lr_plot.titleLabel, self.colorbar,
+                     *(self.map.getAxis(side) for side in ("left", "bottom"))):
+            item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)  # static: repainting is a blit
+        self.image.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         figure.ci.layout.setColumnStretchFactor(0, 3)
         figure.ci.layout.setColumnStretchFactor(1, 2)
         self._drawn_grid: np.ndarray | None = None
@@ -479,24 +500,29 @@ class OptimizersPanel(Panel):
             grid = race.log_loss_grid
             self.image.setImage(grid, autoLevels=False)
             self.image.setRect(xmin, ymin, xmax - xmin, ymax - ymin)
-            lo, hi = float(grid.min()), float(grid.max())
-            self.colorbar.setLevels((lo, hi))
+            self.colorbar.setLevels((float(grid.min()), float(grid.max())))
             self.map.setRange(xRange=(xmin, xmax), yRange=(ymin, ymax), padding=0)
             self.minima.setData(pos=np.array(race.minima, dtype=float).reshape(-1, 2))
             self._drawn_grid = grid
         self.start_marker.setData(pos=[(self.values["start_x"], self.values["start_y"])])
+        loss, lr = {}, {}
         for name in NAMES:
             trace = race.traces.get(name)
-            visible = trace is not None
-            for item in (self.paths[name], self.heads[name], self.ends[name], self.loss_curves[name], self.lr_curves[name]):
-                item.setVisible(visible)
-            if not visible:
+            for item in (self.paths[name], self.loss_curves[name], self.lr_curves[name]):
+                item.setVisible(trace is not None)
+            if trace is None:
                 continue
-            steps = np.arange(len(trace.losses))
-            self.loss_curves[name].setData(steps, np.maximum(trace.losses - race.f_min, 1e-12))
+            loss[name] = np.column_stack([np.arange(len(trace.losses)),
+                                          np.log10(np.maximum(trace.losses - race.f_min, 1e-12))])
             positive = trace.lrs > 0  # a log axis cannot show lr = 0 (cosine at T_max with eta_min = 0)
-            self.lr_curves[name].setData(np.arange(1, len(trace.lrs) + 1)[positive], trace.lrs[positive])
-        self._fit_side_plots(race)
+            lr[name] = np.column_stack([np.arange(1, len(trace.lrs) + 1)[positive], np.log10(trace.lrs[positive])])
+        steps = max([len(t.losses) - 1 for t in race.traces.values()] + [1])
+        for plot, curves, series in ((self.loss_plot, self.loss_curves, loss), (self.lr_plot, self.lr_curves, lr)):
+            self._fit(plot, steps, [xy[:, 1] for xy in series.values() if len(xy)])
+            cell = np.array(plot.vb.viewPixelSize()) / 2
+            for name, xy in series.items():
+                shown = xy[on_screen_changes(xy, cell)] if len(xy) else xy
+                curves[name].setData(shown[:, 0], shown[:, 1], skipFiniteCheck=True)
         longest = self._longest()
         with QSignalBlocker(self.scrubber):
             self.scrubber.setRange(0, longest)
@@ -505,33 +531,42 @@ class OptimizersPanel(Panel):
         self._draw_paths(race)
         self._update_legend(race)
 
-    def _fit_side_plots(self, race: Race) -> None:
-        """Set the side plots' ranges here, before the paint, so a change costs one paint
+    @staticmethod
+    def _fit(plot: pg.PlotItem, steps: int, ys: list[np.ndarray]) -> None:
+        """Set a side plot's range here, before the paint, so a change costs one paint
         (auto-range would re-range during the paint and ask for a second one)."""
-        steps = max([len(t.losses) - 1 for t in race.traces.values()] + [1])
-        for plot, curves in ((self.loss_plot, self.loss_curves), (self.lr_plot, self.lr_curves)):
-            ys = [curves[n].yData for n in race.traces if curves[n].yData is not None and len(curves[n].yData)]
-            if ys:
-                lo = math.log10(min(float(y.min()) for y in ys))
-                hi = math.log10(max(float(y.max()) for y in ys))
-                pad = max(0.05 * (hi - lo), 0.1)
-                plot.setRange(xRange=(0, steps), yRange=(lo - pad, hi + pad), padding=0)
-                plot.vb.prepareForPaint()  # apply the new view transform now, not during the paint
+        if ys:
+            lo, hi = min(float(y.min()) for y in ys), max(float(y.max()) for y in ys)
+            pad = max(0.05 * (hi - lo), 0.1)
+            plot.setRange(xRange=(0, steps), yRange=(lo - pad, hi + pad), padding=0)
+            plot.vb.prepareForPaint()  # apply the new view transform now, not during the paint
 
     def _draw_paths(self, race: Race) -> None:
         step = self._longest() if self.shown_step is None else self.shown_step
+        heads, head_brushes, ends, end_pens = [], [], [], []
+        cell = np.array(self.map.vb.viewPixelSize()) / 2  # half a pixel, in data units
         for name, trace in race.traces.items():
             shown = trace.points[: step + 1]
-            self.paths[name].setData(shown[:, 0], shown[:, 1])
-            self.heads[name].setData(pos=shown[-1:])
-            ended = trace.diverged_at is not None and step >= len(trace.points) - 1
-            self.ends[name].setData(pos=trace.points[-1:] if ended else np.empty((0, 2)))
+            drawn = shown[on_screen_changes(shown, cell)]
+            self.paths[name].setData(drawn[:, 0], drawn[:, 1], skipFiniteCheck=True)
+            heads.append(shown[-1])
+            head_brushes.append(pg.mkBrush(self.colors[name]))
+            if trace.diverged_at is not None and step >= len(trace.points) - 1:
+                ends.append(trace.points[-1])
+                end_pens.append(pg.mkPen(self.colors[name], width=3))
+        self.heads.setData(pos=np.array(heads).reshape(-1, 2), brush=head_brushes)
+        self.ends.setData(pos=np.array(ends).reshape(-1, 2), pen=end_pens, brush=None)
         with QSignalBlocker(self.scrubber):
             self.scrubber.setValue(step)
         self.scrub_label.setText(tr("Step {step} of {total}").format(step=step, total=self._longest()))
 
+    def head_of(self, name: str) -> np.ndarray:
+        """Where the moving marker of optimizer ``name`` is drawn, (2,)."""
+        index = list(self.result.traces).index(name)
+        return np.array([self.heads.data["x"][index], self.heads.data["y"][index]])
+
     def _update_legend(self, race: Race) -> None:
-        """One legend row per racing optimizer: its final loss, or where it diverged."""
+        """One legend row per racing optimizer; a diverged one says at which step."""
         if self._legend_rows != list(race.traces):
             self.legend.clear()
             for name in race.traces:

@@ -38,6 +38,7 @@ class Panel(QWidget):
     PARAMS: ParamSet
     BENCH_SWEEPS: dict[str, tuple[float, float]] = {}  # parameter -> range the benchmark sweeps
     CAPTION_PARAMS: tuple[str, ...] | None = None  # None: every parameter
+    OPEN_GROUPS: tuple[str, ...] = ()  # control groups shown expanded at first
 
     message = Signal(str, bool)  # text, is_error
     drawn = Signal()
@@ -102,6 +103,8 @@ class Panel(QWidget):
         top = QHBoxLayout()
         self.preset_box = QComboBox()
         self.preset_box.setObjectName("presets")
+        self.preset_box.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.preset_box.setMinimumContentsLength(12)
         self.preset_box.addItem(tr("Presets…"), "")
         for preset in self.PARAMS.presets.values():
             self.preset_box.addItem(preset.label(), preset.key)
@@ -127,6 +130,8 @@ class Panel(QWidget):
                 box = QCollapsible(tr(param.group))
                 box.setObjectName(f"group_{param.group}")
                 box.setDuration(0)
+                if param.group in self.OPEN_GROUPS:
+                    box.expand(animate=False)
                 column.addWidget(box)
                 groups[param.group] = box
             groups[param.group].addWidget(control)
@@ -136,15 +141,16 @@ class Panel(QWidget):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(int(self.style_.point_size * 30))
-        scroll.setMaximumWidth(int(self.style_.point_size * 42))
+        scroll.setMinimumWidth(side.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
+        self.notes.setMinimumWidth(int(self.style_.point_size * 18))
+        self.notes.setMaximumWidth(int(self.style_.point_size * 36))
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.addWidget(scroll)
         self.splitter.addWidget(self.figure)
         self.splitter.addWidget(self.notes)
-        self.splitter.setStretchFactor(1, 1)
+        for index, stretch in enumerate((0, 1, 0)):  # the figure takes what the window gains
+            self.splitter.setStretchFactor(index, stretch)
         self.splitter.setCollapsible(1, False)
-        self.splitter.setSizes([340, 900, 300])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)

@@ -70,7 +70,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("main_window")
         self.style_ = style
         self.store = store
-        self.show_notes = show_notes
+        self.show_notes = show_notes and not style.presentation  # a projector needs the room for the figure
         self.saved_values: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (values or {}).items()}
         self.panels: dict[str, Panel] = {}
         self.current = panel
@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
             self.nav.addItem(f"{index + 1}  {panel_class(name).title()}")
         self.nav.setFont(self.style_.font(1.1))
         self.nav.setFixedWidth(int(self.style_.point_size * 14))
+        self.nav.setVisible(not self.style_.presentation)  # Ctrl+1..6 and View still switch panels
         self.nav.blockSignals(False)
         self._build_menus()
         self.show_panel(self.current)
@@ -211,6 +212,7 @@ class MainWindow(QMainWindow):
         if style != self.style_:
             self.style_ = style
             if "presentation" in changes:
+                self.show_notes = not style.presentation
                 self.showFullScreen() if style.presentation else self.showNormal()
             self.rebuild()
 
