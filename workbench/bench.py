@@ -135,8 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     set_language("en")
     app = QApplication.instance() or QApplication([])
-    window = MainWindow(Style(), next(iter(PANELS)))
-    window.resize(1600, 1000)
+    window = MainWindow(Style(), next(iter(PANELS)))  # the default window size, 1500 x 920
     window.show()
     for name in PANELS:  # every panel open, as the RSS budget asks
         window.show_panel(name)

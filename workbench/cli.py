@@ -12,6 +12,7 @@ Bad input prints one line naming the problem and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -106,6 +107,7 @@ def gui_main(argv: list[str]) -> int:
         print("workbench: no display found (DISPLAY is not set). To render a panel without a display, use: "
               "workbench export PANEL -o out.png", file=sys.stderr)
         return 1
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from widgets.style import Style
@@ -128,6 +130,7 @@ def gui_main(argv: list[str]) -> int:
         window.showFullScreen()
     else:
         window.show()
+    QTimer.singleShot(0, gc.freeze)  # the long-lived widgets leave the GC's view: shorter pauses while dragging
     try:
         return app.exec()
     finally:
@@ -156,7 +159,7 @@ def _report_startup(window, path: str) -> None:
             QTimer.singleShot(0, QApplication.quit)
 
     window._startup_filter = FirstPaint(window)
-    window.installEventFilter(window._startup_filter)
+    QApplication.instance().installEventFilter(window._startup_filter)  # any widget's first paint
     window.panel.drawn.connect(drawn)
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from workbench.i18n import pick, tr
 
-KINDS = ("float", "int", "bool", "choice")
+KINDS = ("float", "int", "bool", "choice", "text")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -41,7 +41,8 @@ class Choice:
 class Param:
     """A declared parameter.
 
-    kind: "float" | "int" | "bool" | "choice". ``lo``/``hi`` bound numbers (inclusive);
+    kind: "float" | "int" | "bool" | "choice" | "text". ``lo``/``hi`` bound numbers (inclusive);
+    ``check`` validates text (raises ValueError with the reason);
     ``log`` puts the slider on a log10 scale (ranges spanning decades); ``group`` names the
     section the control sits in (an English key translated through the catalogue).
     """
@@ -60,6 +61,8 @@ class Param:
     unit: str = ""
     choices: tuple[Choice, ...] = ()
     group: str = ""
+    check: Callable[[str], Any] | None = None
+    max_length: int = 200
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -84,6 +87,8 @@ class Param:
             return tr("a number from {lo} to {hi}").format(lo=self.format(self.lo), hi=self.format(self.hi))
         if self.kind == "bool":
             return tr("true or false")
+        if self.kind == "text":
+            return tr("text of at most {n} characters").format(n=self.max_length)
         return tr("one of {choices}").format(choices=", ".join(c.value for c in self.choices))
 
     def tooltip(self) -> str:
@@ -110,6 +115,8 @@ class Param:
                 if raw == c.value:
                     return c.value
             raise self._refuse(raw)
+        if self.kind == "text":
+            return self._parse_text(raw)
         if isinstance(raw, bool) or raw is None or raw == "":
             raise self._refuse(raw)
         try:
@@ -123,6 +130,17 @@ class Param:
                 raise self._refuse(raw)
             return int(number)
         return number
+
+    def _parse_text(self, raw: Any) -> str:
+        if not isinstance(raw, str) or not raw or len(raw) > self.max_length:
+            raise self._refuse(raw)
+        if self.check is not None:
+            try:
+                self.check(raw)
+            except ValueError as error:
+                raise ParamError([tr("{label} ({name}): {raw} is not allowed: {reason}").format(
+                    label=self.label(), name=self.name, raw=repr(raw), reason=error)]) from None
+        return raw
 
     def format(self, value: Any) -> str:
         """Value as text for labels and captions."""

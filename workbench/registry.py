@@ -9,6 +9,7 @@ from importlib import import_module
 
 PANELS: dict[str, str] = {
     "optimizers": "widgets.optimizers:OptimizersPanel",
+    "floats": "widgets.floats:FloatsPanel",
 }
 
 

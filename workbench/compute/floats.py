@@ -51,6 +51,10 @@ Loss-scaling demo
     :func:`gradient_samples` draws log-normal magnitudes, :func:`prepare`
     sorts them once, and :func:`scaling_stats` classifies them for any format
     and scale with a handful of ``np.searchsorted`` calls (O(log n)).
+    :func:`lognormal_samples` is the fast path for the median/spread sliders:
+    it keeps one cached, sorted set of standard-normal draws and maps each
+    threshold into that z-space, so changing the median or the spread costs
+    no per-sample work at all.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
@@ -99,6 +103,8 @@ __all__ = [
     "gradient_samples",
     "PreparedSamples",
     "prepare",
+    "LogNormalSamples",
+    "lognormal_samples",
     "ScalingStats",
     "scaling_stats",
     "LogHistogram",
@@ -1329,7 +1335,9 @@ def gradient_samples(median: float, spread_decades: float, n: int = 1_000_000, s
 
     Returns a float64 array of shape ``(n,)``, all > 0 unless a draw is below
     float64's range (then 0.0) or above it (then inf).  ``seed`` feeds
-    ``np.random.default_rng``.
+    ``np.random.default_rng``.  :func:`lognormal_samples` describes the same
+    draws (``Generator.normal(loc, scale)`` is ``loc + scale *
+    standard_normal()``) without materialising them.
     """
     if not median > 0 or not math.isfinite(median):
         raise ValueError(f"median must be a positive finite number, got {median!r}")
@@ -1365,6 +1373,111 @@ def prepare(samples: np.ndarray) -> PreparedSamples:
     magnitudes.sort()
     magnitudes.setflags(write=False)
     return PreparedSamples(magnitudes, nan_count)
+
+
+@dataclass(frozen=True, eq=False)
+class LogNormalSamples:
+    """The samples of :func:`gradient_samples` without the samples: build with :func:`lognormal_samples`.
+
+    ``sorted_z``: the standard-normal draws ``np.random.default_rng(seed).standard_normal(n)``
+    sorted ascending (read-only float64, shape ``(n,)``, shared between instances with the
+    same ``(n, seed)``).  Sample ``i`` is ``g = 10 ** (log10_median + spread_decades * z)``
+    stored as a float64, which is bit for bit what :func:`gradient_samples` returns (sorted)
+    for ``spread_decades > 0``: draws below float64's range are 0.0 (``zeros`` of them) and
+    draws above it inf (``infinities``), exactly as there.
+
+    With ``spread_decades == 0`` every sample is ``median`` itself (``gradient_samples``
+    returns ``10 ** log10(median)``, which can differ from ``median`` by one rounding).
+
+    :func:`scaling_stats` and :func:`log_histogram` answer in O(log n) per threshold by
+    mapping the threshold ``t`` to ``z = (log10(t) - log10_median) / spread_decades`` and
+    binary-searching ``sorted_z``.  Counts can differ from the float path
+    (``prepare(gradient_samples(...))``) only for samples within float rounding of a
+    threshold (the float path rounds ``10 ** x`` once more).  The one place that rounding is
+    coarse is float64's own subnormal range (|g| < 2.2e-308, reachable only with extreme
+    medians and spreads): there gradient_samples keeps few significant bits, while the
+    z-space answer uses the exact draw and is the more accurate of the two.
+    """
+
+    median: float
+    spread_decades: float
+    seed: int
+    sorted_z: np.ndarray
+    log10_median: float = field(init=False)
+    zeros: int = field(init=False)
+    infinities: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "log10_median", math.log10(self.median))
+        zero_max, _, overflow_at, overflow_inclusive = _class_thresholds(FP64)
+        object.__setattr__(self, "zeros", 0)
+        object.__setattr__(self, "infinities", 0)
+        zeros = self._count_below(zero_max, 0, inclusive=True)
+        finite = self._count_below(overflow_at, 0, inclusive=not overflow_inclusive)
+        object.__setattr__(self, "zeros", zeros)
+        object.__setattr__(self, "infinities", self.n - finite)
+
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return int(self.sorted_z.size)
+
+    @property
+    def nan_count(self) -> int:
+        """Always 0 (for symmetry with :class:`PreparedSamples`)."""
+        return 0
+
+    def _count_below(self, threshold: Fraction, scale_exp: int, *, inclusive: bool) -> int:
+        """Samples with ``g * 2**scale_exp < threshold`` (``<=`` if ``inclusive``); threshold > 0."""
+        n = self.n
+        if self.spread_decades == 0:
+            scaled = Fraction(self.median) * Fraction(2) ** scale_exp
+            return n if scaled < threshold or (inclusive and scaled == threshold) else 0
+        log10_threshold = (_log2_fraction(threshold) - scale_exp) * _LOG10_2
+        z = (log10_threshold - self.log10_median) / self.spread_decades
+        count = int(np.searchsorted(self.sorted_z, z, side="right" if inclusive else "left"))
+        return min(max(count, self.zeros), n - self.infinities)
+
+
+_LOG10_2 = math.log10(2.0)
+
+
+def _log2_fraction(value: Fraction) -> float:
+    """log2 of a positive Fraction of any size (no float under/overflow)."""
+    return math.log2(value.numerator) - math.log2(value.denominator)
+
+
+@lru_cache(maxsize=4)
+def _sorted_standard_normal(n: int, seed: int) -> np.ndarray:
+    z = np.random.default_rng(seed).standard_normal(n)
+    z.sort()
+    z.setflags(write=False)
+    return z
+
+
+def _check_real(name: str, value: object, *, positive: bool) -> float:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    x = float(value) if ok else math.nan
+    if not (math.isfinite(x) and (x > 0 if positive else x >= 0)):
+        need = "a positive finite number" if positive else "a finite number >= 0"
+        raise ValueError(f"{name} must be {need}, got {value!r}")
+    return x
+
+
+def lognormal_samples(median: float, spread_decades: float, n: int = 1_000_000,
+                      seed: int = 0) -> LogNormalSamples:
+    """The log-normal set ``gradient_samples(median, spread_decades, n, seed)`` in sorted z-space.
+
+    The sorted draws are computed once per ``(n, seed)`` (~0.1 s for 1e6) and cached, so
+    moving the median or spread slider costs microseconds.  ValueError names the bad
+    parameter (``median`` positive finite, ``spread_decades`` finite >= 0, ``n`` in
+    0..2**30, ``seed`` a non-negative integer).
+    """
+    median = _check_real("median", median, positive=True)
+    spread_decades = _check_real("spread_decades", spread_decades, positive=False)
+    n = _check_int_range("n", n, 0, 1 << 30)
+    seed = _check_int_range("seed", seed, 0, (1 << 128) - 1)
+    return LogNormalSamples(median, spread_decades, seed, _sorted_standard_normal(n, seed))
 
 
 @dataclass(frozen=True)
@@ -1422,21 +1535,33 @@ def _count_below(sorted_values: np.ndarray, threshold: Fraction, *, inclusive: b
     return int(np.searchsorted(sorted_values, floor, side=side))
 
 
-def scaling_stats(samples: np.ndarray | PreparedSamples, fmt: FloatFormat, scale_exp: int) -> ScalingStats:
+def scaling_stats(samples: np.ndarray | PreparedSamples | LogNormalSamples, fmt: FloatFormat,
+                  scale_exp: int) -> ScalingStats:
     """Classify ``samples * 2**scale_exp`` cast to ``fmt`` (see :class:`ScalingStats`).
 
-    ``samples``: any float64 array (sorted on every call) or, much faster, a
-    :class:`PreparedSamples` from :func:`prepare` (three binary searches).
+    ``samples``: any float64 array (sorted on every call), a :class:`PreparedSamples` from
+    :func:`prepare` (three binary searches) or a :class:`LogNormalSamples` from
+    :func:`lognormal_samples` (three binary searches in z-space; no per-sample work when the
+    median or spread changes).
     """
-    prepared = samples if isinstance(samples, PreparedSamples) else prepare(samples)
     scale_exp = _check_int_range("scale_exp", scale_exp, -4096, 4096)
     zero_max, normal_min, overflow_at, overflow_inclusive = _class_thresholds(fmt)
-    unscale = Fraction(2) ** -scale_exp
-    values = prepared.sorted_magnitudes
-    n = values.size
-    to_zero = _count_below(values, zero_max * unscale, inclusive=True)
-    below_normal = max(_count_below(values, normal_min * unscale, inclusive=False), to_zero)
-    not_overflowing = _count_below(values, overflow_at * unscale, inclusive=not overflow_inclusive)
+    if isinstance(samples, LogNormalSamples):
+        n = samples.n
+
+        def count_below(threshold: Fraction, inclusive: bool) -> int:
+            return samples._count_below(threshold, scale_exp, inclusive=inclusive)
+    else:
+        prepared = samples if isinstance(samples, PreparedSamples) else prepare(samples)
+        unscale = Fraction(2) ** -scale_exp
+        values = prepared.sorted_magnitudes
+        n = values.size
+
+        def count_below(threshold: Fraction, inclusive: bool) -> int:
+            return _count_below(values, threshold * unscale, inclusive=inclusive)
+    to_zero = count_below(zero_max, True)
+    below_normal = max(count_below(normal_min, False), to_zero)
+    not_overflowing = count_below(overflow_at, not overflow_inclusive)
     counts = (to_zero, below_normal - to_zero, not_overflowing - below_normal, n - not_overflowing)
     fractions = [c / n if n else 0.0 for c in counts]
     return ScalingStats(fmt.name, scale_exp, n, *fractions, overflow_to=fmt.overflow)
@@ -1456,18 +1581,21 @@ class LogHistogram:
     non_finite: int
 
 
-def log_histogram(samples: np.ndarray | PreparedSamples, bins: int, lo: float, hi: float,
-                  *, scale_exp: int = 0) -> LogHistogram:
+def log_histogram(samples: np.ndarray | PreparedSamples | LogNormalSamples, bins: int, lo: float,
+                  hi: float, *, scale_exp: int = 0) -> LogHistogram:
     """Vectorised histogram of ``log10|samples * 2**scale_exp|`` over ``[lo, hi)`` in ``bins`` bins.
 
-    ``lo``/``hi`` are in decades (log10 units).  With :class:`PreparedSamples`
-    it is ``bins + 1`` binary searches; with a raw array one log10 pass.
+    ``lo``/``hi`` are in decades (log10 units).  With :class:`PreparedSamples` or
+    :class:`LogNormalSamples` it is ``bins + 1`` binary searches; with a raw array one
+    log10 pass.
     """
     bins = _check_int_range("bins", bins, 1, 1 << 24)
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(f"need finite lo < hi, got lo={lo!r}, hi={hi!r}")
     edges = np.linspace(lo, hi, bins + 1)
     shift = scale_exp * math.log10(2.0)
+    if isinstance(samples, LogNormalSamples):
+        return _histogram_lognormal(samples, edges, shift)
     if isinstance(samples, PreparedSamples):
         return _histogram_sorted(samples, edges, shift)
     return _histogram_raw(np.asarray(samples, dtype=np.float64).ravel(), edges, shift)
@@ -1488,6 +1616,27 @@ def _histogram_sorted(prepared: PreparedSamples, edges: np.ndarray, shift: float
         above=finite_end - int(positions[-1]),
         zeros=zeros,
         non_finite=values.size - finite_end + prepared.nan_count,
+    )
+
+
+def _histogram_lognormal(samples: LogNormalSamples, edges: np.ndarray, shift: float) -> LogHistogram:
+    n, zeros, finite_end = samples.n, samples.zeros, samples.n - samples.infinities
+    if samples.spread_decades == 0:
+        with np.errstate(over="ignore", under="ignore"):
+            boundaries = np.power(10.0, edges - shift)
+        positions = np.where(samples.median < boundaries, n, 0)
+    else:
+        with np.errstate(over="ignore"):
+            z = (edges - shift - samples.log10_median) / samples.spread_decades
+        positions = np.searchsorted(samples.sorted_z, z, side="left")
+    positions = np.clip(positions, zeros, finite_end)
+    return LogHistogram(
+        edges=edges,
+        counts=np.diff(positions).astype(np.int64),
+        below=int(positions[0]) - zeros,
+        above=finite_end - int(positions[-1]),
+        zeros=zeros,
+        non_finite=n - finite_end,
     )
 
 

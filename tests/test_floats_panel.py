@@ -1,0 +1,133 @@
+"""The floats panel, driven through its real controls; asserts on what is drawn."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from widgets.floats import FloatsPanel, STANDARD
+from workbench.compute import floats as fl
+
+
+@pytest.fixture
+def panel(qtbot, style):
+    panel = FloatsPanel(style)
+    qtbot.addWidget(panel)
+    panel.resize(1500, 1000)
+    panel.show()
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.schedule()
+    return panel
+
+
+def enter(qtbot, panel, text):
+    edit = panel.controls["value"].edit
+    edit.clear()
+    qtbot.keyClicks(edit, text)
+    qtbot.keyClick(edit, Qt.Key_Return)
+
+
+def strip_bits(panel, key):
+    return int("".join(b.text() for b in panel.strips[key].buttons), 2)
+
+
+def table(panel):
+    return {panel.table.item(r, 0).text(): [panel.table.item(r, c).text() for c in range(1, 6)]
+            for r in range(panel.table.rowCount())}
+
+
+def test_default_shows_point_one_in_four_formats(panel):
+    assert list(panel.strips) == ["fp32", "fp16", "bf16", "fp8_e4m3"]
+    for key in panel.strips:
+        assert strip_bits(panel, key) == fl.encode(0.1, fl.FORMATS[key])
+    assert "0.0999755859375" in panel.strips["fp16"].value.text()
+    rows = table(panel)
+    assert rows["FP16 (half)"][0] == "0.09997558594" and rows["FP16 (half)"][3] == "0x2e66"
+    assert "2<sup>11 − 15</sup>" in panel.strips["fp16"].formula.text()
+
+
+def test_typing_a_hex_pattern_reads_it_in_the_chosen_format(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        enter(qtbot, panel, "0x3c00")
+    assert strip_bits(panel, "fp16") == 0x3C00
+    assert strip_bits(panel, "fp32") == 0x3F800000
+    assert table(panel)["FP32 (single)"][0] == "1"
+
+
+def test_clicking_a_bit_flips_it_everywhere(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        enter(qtbot, panel, "1")
+    button = panel.findChild(type(panel.strips["fp16"].buttons[0]), "bit_fp16_15")  # the sign bit
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        qtbot.mouseClick(button, Qt.LeftButton)
+    assert panel.values["value"] == "0xbc00" and panel.values["pattern_format"] == "fp16"
+    assert strip_bits(panel, "fp16") == 0xBC00
+    assert table(panel)["BF16 (bfloat16)"][0] == "-1"
+    assert panel.controls["value"].edit.text() == "0xbc00"
+
+
+@pytest.mark.parametrize("text", ["abc", "", "0x", "1.2.3", "0x1ffff", "0b" + "1" * 17])
+def test_bad_values_are_refused_next_to_the_entry(qtbot, panel, text):
+    before = dict(panel.values)
+    enter(qtbot, panel, text)
+    assert panel.values == before
+    error = panel.controls["value"].error_label
+    assert error.isVisibleTo(panel) and "value" in error.text()
+    assert panel.controls["value"].edit.text() == "0.1"
+
+
+def test_huge_literal_shows_each_formats_overflow(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"value": "1e99999", "show_fp8_e5m2": True})
+    rows = table(panel)
+    assert rows["FP16 (half)"][0] == "+∞"
+    assert rows["FP8 E4M3"][0] == "448"  # torch saturates e4m3fn
+    assert rows["FP8 E5M2"][0] == "+∞"
+    assert "nan" not in " ".join(" ".join(r) for r in rows.values()).lower().replace("nan)", "")
+
+
+def test_nan_where_a_format_has_none(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"value": "nan", "show_fp4_e2m1": True})
+    assert panel.strips["fp4_e2m1"].value.text().startswith("cannot store")
+    assert strip_bits(panel, "fp16") == 0x7E00
+    assert not panel.set_values({"value": "nan", **{f"show_{k}": k == "fp4_e2m1" for k in STANDARD}})
+
+
+def test_custom_format_matches_e5m2(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"show_custom": True, "custom_exponent": 5, "custom_mantissa": 2, "show_fp8_e5m2": True,
+                          "value": "3.3"})
+    assert strip_bits(panel, "custom") == strip_bits(panel, "fp8_e5m2") == fl.encode(3.3, fl.FP8_E5M2)
+
+
+def test_density_tie_goes_to_even(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.apply_preset("fp8_ties")
+    x = panel.density_near.data["x"]
+    np.testing.assert_allclose(x, [1.0, 1.125])
+    filled = [b.style() != Qt.NoBrush for b in panel.density_near.data["brush"]]
+    assert filled == [True, False]
+    assert "halfway" in panel.zoom_plot.titleLabel.text
+    assert len(panel.density_ticks.data) == len(fl.representable_values(fl.FP8_E4M3))
+
+
+def test_loss_scaling_bars_match_the_backend(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"scale_exp": 16, "grad_median": 1e-7})
+    samples = fl.lognormal_samples(1e-7, 1.5, n=1_000_000, seed=0)
+    expected = fl.scaling_stats(samples, fl.FP16, 16)
+    bars = panel.share_bars.opts
+    fp16_row = list(panel.strips).index("fp16")
+    widths = bars["width"][4 * fp16_row: 4 * fp16_row + 4]
+    np.testing.assert_allclose(widths, [expected.underflow, expected.subnormal, expected.normal, expected.overflow])
+    assert f"{expected.underflow:.1%}" in panel.share_labels[fp16_row].textItem.toPlainText()
+    _, shares = panel.hist_curve.getData()
+    assert shares.sum() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_slider_changes_the_scale(qtbot, panel):
+    slider = panel.controls["scale_exp"].slider
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        slider.setValue(20)
+    assert panel.values["scale_exp"] == 20
+    assert panel.result.scaling[0].scale_exp == 20
