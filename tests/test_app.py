@@ -180,3 +180,11 @@ def test_ctrl_2_opens_the_second_panel(qtbot, window):
     qtbot.keyClick(window, Qt.Key_2, Qt.ControlModifier)
     assert window.current == list(PANELS)[1] and window.nav.currentRow() == 1
     qtbot.waitUntil(lambda: window.panel.result is not None, timeout=10_000)
+
+
+def test_app_icon_is_packaged_and_loads(qapp):
+    from workbench.cli import _app_icon
+
+    icon = _app_icon()
+    assert not icon.isNull()
+    assert not icon.pixmap(32, 32).isNull()

@@ -302,7 +302,12 @@ class FloatsPanel(Panel):
     TITLE_EN = "Floats"
     TITLE_ZH = "浮点格式"
     PARAMS = PARAMS
-    BENCH_SWEEPS = {"grad_median": (1e-10, 1e2), "scale_exp": (-20, 40)}
+    BENCH_SWEEPS = {  # typed decimals, then fp16 bit patterns as a bit click makes them, then the sliders
+        "value": [f"{m:.4g}e{e}" for m, e in zip(np.linspace(1.1, 9.9, 30), range(-15, 15))]
+        + [f"0x{(0x3c00 ^ (1 << (i % 16))):04x}" for i in range(30)],
+        "grad_median": (1e-10, 1e2),
+        "scale_exp": (-20, 40),
+    }
     OPEN_GROUPS = ("Input", "Formats")
 
     compute = staticmethod(compute_floats)
@@ -341,7 +346,7 @@ class FloatsPanel(Panel):
         self.plots = pg.GraphicsLayoutWidget()
         self.plots.scene().setItemIndexMethod(QGraphicsScene.NoIndex)
         self.plots.setBackground(st.background)
-        self.plots.setMinimumHeight(int(st.point_size * 40))
+        self.plots.setMinimumHeight(int(st.point_size * 34))
         column.addWidget(self.plots, 1)
         self._build_range_plot()
         self._build_density_plot()
@@ -373,6 +378,8 @@ class FloatsPanel(Panel):
         self.density_input = pg.InfiniteLine(angle=90, pen=st.pen(st.error, 2))
         self.zoom_input = pg.InfiniteLine(angle=90, pen=st.pen(st.error, 2))
         self.zoom_mid = pg.InfiniteLine(angle=90, pen=st.pen(st.muted, 1, Qt.DotLine))
+        for plot in (self.density_plot, self.zoom_plot):
+            plot.getAxis("bottom").enableAutoSIPrefix(False)
         for plot, items in ((self.density_plot, (self.density_ticks, self.density_input)),
                             (self.zoom_plot, (self.zoom_ticks, self.zoom_mid, self.zoom_input, self.density_near))):
             plot.getAxis("left").setStyle(showValues=False)

@@ -36,7 +36,7 @@ class Panel(QWidget):
     TITLE_EN = ""
     TITLE_ZH = ""
     PARAMS: ParamSet
-    BENCH_SWEEPS: dict[str, tuple[float, float]] = {}  # parameter -> range the benchmark sweeps
+    BENCH_SWEEPS: dict[str, tuple[float, float] | list] = {}  # parameter -> (lo, hi) or the values to sweep
     CAPTION_PARAMS: tuple[str, ...] | None = None  # None: every parameter
     OPEN_GROUPS: tuple[str, ...] = ()  # control groups shown expanded at first
 

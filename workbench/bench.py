@@ -145,10 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in PANELS:
         panel = window.show_panel(name)
         app.processEvents()
-        for param_name, (lo, hi) in panel.BENCH_SWEEPS.items():
+        for param_name, sweep in panel.BENCH_SWEEPS.items():
             param = panel.PARAMS[param_name]
             defaults = dict(panel.values)
-            times = time_changes(app, panel, param_name, sweep_values(param, lo, hi))
+            values = sweep if isinstance(sweep, list) else sweep_values(param, *sweep)
+            times = time_changes(app, panel, param_name, values)
             panel.set_all(defaults)
             rows.append({"panel": name, "parameter": param_name, "changes": len(times),
                          "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),

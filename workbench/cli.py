@@ -93,6 +93,17 @@ def _language(choice: str | None, stored: str | None = None) -> None:
     set_language(choice or stored or system_language())
 
 
+def _app_icon():
+    from importlib import resources
+
+    from PySide6.QtGui import QIcon, QPixmap
+
+    data = resources.files("assets").joinpath("icons", "workbench.svg").read_bytes()
+    pixmap = QPixmap()
+    pixmap.loadFromData(data, "SVG")
+    return QIcon(pixmap)
+
+
 def _has_display() -> bool:
     if os.environ.get("QT_QPA_PLATFORM") or sys.platform in ("win32", "darwin"):
         return True
@@ -115,6 +126,7 @@ def gui_main(argv: list[str]) -> int:
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("dl-workbench")
+    app.setWindowIcon(_app_icon())
     store = settings_store()
     stored = read_settings(store)
     _language(args.lang, stored["language"])
