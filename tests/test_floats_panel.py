@@ -131,3 +131,25 @@ def test_slider_changes_the_scale(qtbot, panel):
         slider.setValue(20)
     assert panel.values["scale_exp"] == 20
     assert panel.result.scaling[0].scale_exp == 20
+
+
+def test_long_exact_values_are_shortened_honestly_and_given_whole_in_the_tooltip(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"show_fp64": True})
+    strip = panel.strips["fp64"]
+    assert "1.00000000000000005551…e-1" in strip.value.text()  # a prefix of the exact value, not a rounding
+    assert "0.1000000000000000055511151231257827021181583404541015625" in strip.value.toolTip()
+    assert strip.value.toolTip() and not panel.strips["fp32"].value.toolTip()
+    assert "0.100000001490116119384765625" in panel.strips["fp32"].value.text()
+
+
+def test_sixty_four_bits_fit_a_projector_window(qtbot):
+    from widgets.style import Style
+
+    panel = FloatsPanel(Style(presentation=True))
+    qtbot.addWidget(panel)
+    panel.set_notes_visible(False)
+    panel.show()
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"show_fp64": True, "show_tf32": True, "show_fp8_e5m2": True})
+    assert panel.minimumSizeHint().width() <= 1600 - 40

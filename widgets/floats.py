@@ -208,6 +208,9 @@ def _number(value: float | None) -> str:
     return f"{value:.10g}"
 
 
+EXACT_SHOWN = 32  # longer exact decimals (FP64) show 17 digits on the strip and in full in the tooltip
+
+
 class BitStrip(QWidget):
     """One format: its name, a clickable button per bit (sign / exponent / mantissa colours) and
     the decoded value with the formula. ``toggled(key, bits)`` reports a new pattern."""
@@ -229,7 +232,9 @@ class BitStrip(QWidget):
             field = self._field(index)
             button = QPushButton("0")
             button.setObjectName(f"bit_{key}_{index}")
-            button.setFixedSize(width, int(st.point_size * 1.8))
+            button.setFixedHeight(int(st.point_size * 1.8))
+            button.setMinimumWidth(int(st.point_size * 0.85))
+            button.setMaximumWidth(width)
             button.setToolTip(tr("bit {index} ({field}): click to flip").format(index=index, field=words(field)))
             button.setStyleSheet(self._style(field, False))
             button.clicked.connect(lambda _=False, i=index: self.flip(i))
@@ -239,15 +244,22 @@ class BitStrip(QWidget):
             self.buttons.append(button)
         row.addSpacing(8)
         self.value = QLabel()
+        self.value.setWordWrap(True)
         self.value.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        row.addWidget(self.value, 1)
+        wide = fmt.total_bits > 32  # 64 bits leave no room beside them on a projector: value goes below
+        if not wide:
+            row.addWidget(self.value, 1)
         self.formula = QLabel()
+        self.formula.setWordWrap(True)
         self.formula.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.formula.setStyleSheet(f"color: {st.muted};")
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 1, 0, 1)
         column.setSpacing(0)
         column.addLayout(row)
+        if wide:
+            row.addStretch(1)
+            column.addWidget(self.value)
         column.addWidget(self.formula)
 
     def _field(self, index: int) -> str:
@@ -280,10 +292,18 @@ class BitStrip(QWidget):
                 on = bool(d.bits >> index & 1)
                 button.setText("1" if on else "0")
                 button.setStyleSheet(self._style(self._field(index), on))
-        exact = _number(d.value) if d.exact is None else d.exact if len(d.exact) <= 60 else d.exact_scientific
-        self.value.setText(f"= <b>{html.escape(exact)}</b>"
+        exact = _number(d.value) if d.exact is None else d.exact
+        shown = exact if len(exact) <= EXACT_SHOWN else _shortened(d.exact_scientific)
+        self.value.setText(f"=&nbsp;<b>{html.escape(shown)}</b>"
                            f"  ({words(d.kind)}, {html.escape(d.hex_string)})")
+        self.value.setToolTip(tr("exact stored value: {value}").format(value=exact) if shown != exact else "")
         self.formula.setText(_formula_html(d))
+
+
+def _shortened(scientific: str) -> str:
+    """The leading digits of an exact scientific decimal with an ellipsis: never a rounded value."""
+    mantissa, _, exponent = scientific.partition("e")
+    return f"{mantissa[:EXACT_SHOWN - 10]}…e{exponent}"
 
 
 def _formula_html(d: fl.Description) -> str:
