@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from widgets.floats import FloatsPanel, STANDARD
 from workbench.compute import floats as fl
@@ -27,7 +27,7 @@ def enter(qtbot, panel, text):
 
 
 def strip_bits(panel, key):
-    return int("".join(b.text() for b in panel.strips[key].buttons), 2)
+    return int(panel.strips[key].cells.text(), 2)
 
 
 def table(panel):
@@ -56,9 +56,9 @@ def test_typing_a_hex_pattern_reads_it_in_the_chosen_format(qtbot, panel):
 def test_clicking_a_bit_flips_it_everywhere(qtbot, panel):
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
         enter(qtbot, panel, "1")
-    button = panel.findChild(type(panel.strips["fp16"].buttons[0]), "bit_fp16_15")  # the sign bit
+    cells = panel.strips["fp16"].cells
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
-        qtbot.mouseClick(button, Qt.LeftButton)
+        qtbot.mouseClick(cells, Qt.LeftButton, pos=cells.cell_rect(15).center())  # the sign bit
     assert panel.values["value"] == "0xbc00" and panel.values["pattern_format"] == "fp16"
     assert strip_bits(panel, "fp16") == 0xBC00
     assert table(panel)["BF16 (bfloat16)"][0] == "-1"
@@ -107,7 +107,7 @@ def test_density_tie_goes_to_even(qtbot, panel):
     np.testing.assert_allclose(x, [1.0, 1.125])
     filled = [b.style() != Qt.NoBrush for b in panel.density_near.data["brush"]]
     assert filled == [True, False]
-    assert "halfway" in panel.zoom_plot.titleLabel.text
+    assert "halfway" in panel.zoom_caption.toPlainText()
     assert len(panel.density_ticks.data) == len(fl.representable_values(fl.FP8_E4M3))
 
 
@@ -153,3 +153,15 @@ def test_sixty_four_bits_fit_a_projector_window(qtbot):
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
         panel.set_values({"show_fp64": True, "show_tf32": True, "show_fp8_e5m2": True})
     assert panel.minimumSizeHint().width() <= 1600 - 40
+
+
+def test_bits_flip_from_the_keyboard_and_every_cell_is_hit_where_it_is_drawn(qtbot, panel):
+    cells = panel.strips["fp8_e4m3"].cells
+    assert [cells.index_at(cells.cell_rect(i).center()) for i in range(8)] == list(range(8))
+    assert cells.index_at(QPoint(cells.cell_rect(0).right() + 5, 2)) is None  # right of the last cell
+    cells.setFocus()
+    qtbot.keyClick(cells, Qt.Key_Right)  # from the sign bit to the top exponent bit
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        qtbot.keyClick(cells, Qt.Key_Space)
+    assert panel.values["pattern_format"] == "fp8_e4m3"
+    assert strip_bits(panel, "fp8_e4m3") == fl.encode(0.1, fl.FP8_E4M3) ^ (1 << 6)

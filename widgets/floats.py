@@ -11,11 +11,11 @@ from typing import Any, Mapping
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QGraphicsScene, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QSizePolicy, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QGraphicsScene, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
+                               QSizePolicy, QSplitter, QTableWidget, QTableWidgetItem, QToolTip,
+                               QVBoxLayout, QWidget)
 
 from widgets.panel import Panel
 from workbench.compute import floats as fl
@@ -211,14 +211,117 @@ def _number(value: float | None) -> str:
 EXACT_SHOWN = 32  # longer exact decimals (FP64) show 17 digits on the strip and in full in the tooltip
 
 
+class BitCells(QWidget):
+    """A row of bit cells, most significant first, coloured sign / exponent / mantissa; a cell is
+    filled when its bit is 1. Click a cell (or move with arrow keys and press Space) to flip it:
+    ``flipped(index)`` reports the bit index, 0 = least significant."""
+
+    flipped = Signal(int)
+
+    def __init__(self, fmt: fl.FloatFormat, style):
+        super().__init__()
+        self.fmt, self.style_ = fmt, style
+        self.bits = 0
+        self.cursor = fmt.total_bits - 1
+        self.setFocusPolicy(Qt.StrongFocus)
+        self.setSizePolicy(QSizePolicy.Preferred, QSizePolicy.Fixed)
+        self.gap = 4
+        self.font_ = QFont("monospace")
+        self.font_.setStyleHint(QFont.Monospace)
+        self.font_.setPointSizeF(style.point_size * 0.9)
+
+    def field(self, index: int) -> str:
+        if index == self.fmt.total_bits - 1:
+            return "sign"
+        return "mantissa" if index < self.fmt.mantissa_bits else "exponent"
+
+    def text(self) -> str:
+        """The bits as drawn, most significant first."""
+        return format(self.bits, f"0{self.fmt.total_bits}b")
+
+    def set_bits(self, bits: int) -> None:
+        if bits != self.bits:
+            self.bits = bits
+            self.update()
+
+    def _gaps_before(self, position: int) -> int:
+        """Gaps left of the cell at ``position`` (0 = sign): after the sign and after the exponent."""
+        return (position >= 1) + (position >= self.fmt.total_bits - self.fmt.mantissa_bits and self.fmt.mantissa_bits > 0)
+
+    def cell_rect(self, index: int) -> QRect:
+        n = self.fmt.total_bits
+        width = min((self.width() - 2 * self.gap) / n, self.style_.point_size * 1.25)
+        position = n - 1 - index
+        left = position * width + self._gaps_before(position) * self.gap
+        return QRect(int(left), 0, max(int(width) - 1, 1), self.height() - 1)
+
+    def index_at(self, point: QPoint) -> int | None:
+        for index in range(self.fmt.total_bits):
+            if self.cell_rect(index).adjusted(0, 0, 1, 1).contains(point):
+                return index
+        return None
+
+    def sizeHint(self) -> QSize:
+        pt = self.style_.point_size
+        return QSize(int(self.fmt.total_bits * pt * 1.25 + 2 * self.gap + 1), int(pt * 1.8))
+
+    def minimumSizeHint(self) -> QSize:
+        pt = self.style_.point_size
+        return QSize(int(self.fmt.total_bits * pt * 0.85 + 2 * self.gap + 1), int(pt * 1.8))
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        painter.setFont(self.font_)
+        digits = self.text()
+        for position, digit in enumerate(digits):
+            index = self.fmt.total_bits - 1 - position
+            rect, color = self.cell_rect(index), QColor(FIELD_COLORS[self.field(index)])
+            painter.setPen(QPen(color, 1))
+            painter.setBrush(color if digit == "1" else Qt.NoBrush)
+            painter.drawRect(rect)
+            painter.setPen(QColor("#FFFFFF") if digit == "1" else QColor(self.style_.foreground))
+            painter.drawText(rect, Qt.AlignCenter, digit)
+        if self.hasFocus():
+            painter.setPen(QPen(QColor(self.style_.foreground), 2, Qt.DotLine))
+            painter.setBrush(Qt.NoBrush)
+            painter.drawRect(self.cell_rect(self.cursor).adjusted(-1, -1, 1, 1))
+        painter.end()
+
+    def mousePressEvent(self, event) -> None:
+        index = self.index_at(event.position().toPoint())
+        if event.button() == Qt.LeftButton and index is not None:
+            self.cursor = index
+            self.flipped.emit(index)
+
+    def keyPressEvent(self, event) -> None:
+        key, n = event.key(), self.fmt.total_bits
+        if key in (Qt.Key_Left, Qt.Key_Right):
+            self.cursor = (self.cursor + (1 if key == Qt.Key_Left else -1)) % n
+            self.update()
+        elif key in (Qt.Key_Space, Qt.Key_Return, Qt.Key_Enter):
+            self.flipped.emit(self.cursor)
+        else:
+            super().keyPressEvent(event)
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.ToolTip:
+            index = self.index_at(event.position().toPoint() if hasattr(event, "position") else event.pos())
+            if index is None:
+                QToolTip.hideText()
+            else:
+                QToolTip.showText(event.globalPos(), tr("bit {index} ({field}): click to flip").format(
+                    index=index, field=words(self.field(index))), self)
+            return True
+        return super().event(event)
+
+
 class BitStrip(QWidget):
-    """One format: its name, a clickable button per bit (sign / exponent / mantissa colours) and
-    the decoded value with the formula. ``toggled(key, bits)`` reports a new pattern."""
+    """One format: its name, its bit cells and the decoded value with the formula; a flipped bit
+    becomes the new input (as a hex pattern read in this format)."""
 
     def __init__(self, panel: "FloatsPanel", key: str, fmt: fl.FloatFormat):
         super().__init__()
         self.panel, self.key, self.fmt = panel, key, fmt
-        self.bits = 0
         st = panel.style_
         row = QHBoxLayout()
         row.setSpacing(1)
@@ -226,22 +329,10 @@ class BitStrip(QWidget):
         self.name = QLabel(f"<b>{html.escape(_label(key) if key != 'custom' else fmt.label)}</b>")
         self.name.setMinimumWidth(int(st.point_size * 11))
         row.addWidget(self.name)
-        self.buttons: list[QPushButton] = []
-        width = int(st.point_size * 1.25)
-        for index in reversed(range(fmt.total_bits)):
-            field = self._field(index)
-            button = QPushButton("0")
-            button.setObjectName(f"bit_{key}_{index}")
-            button.setFixedHeight(int(st.point_size * 1.8))
-            button.setMinimumWidth(int(st.point_size * 0.85))
-            button.setMaximumWidth(width)
-            button.setToolTip(tr("bit {index} ({field}): click to flip").format(index=index, field=words(field)))
-            button.setStyleSheet(self._style(field, False))
-            button.clicked.connect(lambda _=False, i=index: self.flip(i))
-            if index in (fmt.total_bits - 1, fmt.mantissa_bits) and index != 0 and fmt.mantissa_bits >= 0:
-                row.addSpacing(3)
-            row.addWidget(button)
-            self.buttons.append(button)
+        self.cells = BitCells(fmt, st)
+        self.cells.setObjectName(f"bits_{key}")
+        self.cells.flipped.connect(self.flip)
+        row.addWidget(self.cells)
         row.addSpacing(8)
         self.value = QLabel()
         self.value.setWordWrap(True)
@@ -262,20 +353,8 @@ class BitStrip(QWidget):
             column.addWidget(self.value)
         column.addWidget(self.formula)
 
-    def _field(self, index: int) -> str:
-        if index == self.fmt.total_bits - 1:
-            return "sign"
-        return "mantissa" if index < self.fmt.mantissa_bits else "exponent"
-
-    def _style(self, field: str, on: bool) -> str:
-        color = FIELD_COLORS[field]
-        fill = color if on else "transparent"
-        text = "#FFFFFF" if on else self.panel.style_.foreground
-        return (f"QPushButton {{ background: {fill}; color: {text}; border: 1px solid {color}; padding: 0px;"
-                f" font-family: monospace; }}")
-
     def flip(self, index: int) -> None:
-        bits = self.bits ^ (1 << index)
+        bits = self.cells.bits ^ (1 << index)
         digits = (self.fmt.total_bits + 3) // 4
         self.panel.set_values({"value": f"0x{bits:0{digits}x}", "pattern_format": self.key})
 
@@ -285,13 +364,7 @@ class BitStrip(QWidget):
             self.value.setText(tr("cannot store this input: {reason}").format(reason=html.escape(row.problem)))
             self.formula.setText("")
             return
-        changed, self.bits = d.bits ^ self.bits, d.bits
-        for position, button in enumerate(self.buttons):
-            index = self.fmt.total_bits - 1 - position
-            if changed >> index & 1:  # restyle only the bits that flipped
-                on = bool(d.bits >> index & 1)
-                button.setText("1" if on else "0")
-                button.setStyleSheet(self._style(self._field(index), on))
+        self.cells.set_bits(d.bits)
         exact = _number(d.value) if d.exact is None else d.exact
         shown = exact if len(exact) <= EXACT_SHOWN else _shortened(d.exact_scientific)
         self.value.setText(f"=&nbsp;<b>{html.escape(shown)}</b>"
@@ -371,6 +444,10 @@ class FloatsPanel(Panel):
         self._build_range_plot()
         self._build_density_plot()
         self._build_scaling_plots()
+        plots = (self.range_plot, self.density_plot, self.zoom_plot, self.hist_plot, self.share_plot)
+        for item in (self.range_bars, self.share_bars, self.density_ticks,
+                     *(p.titleLabel for p in plots), *(p.getAxis(side) for p in plots for side in ("left", "bottom"))):
+            item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)  # unchanged items repaint as a blit
         return figure
 
     def _build_range_plot(self) -> None:
@@ -398,10 +475,14 @@ class FloatsPanel(Panel):
         self.density_input = pg.InfiniteLine(angle=90, pen=st.pen(st.error, 2))
         self.zoom_input = pg.InfiniteLine(angle=90, pen=st.pen(st.error, 2))
         self.zoom_mid = pg.InfiniteLine(angle=90, pen=st.pen(st.muted, 1, Qt.DotLine))
+        # inside the plot, not its title: a title that changes width re-lays out every plot
+        self.zoom_caption = pg.TextItem(color=st.foreground, anchor=(0.5, 0))
+        self.zoom_caption.setFont(st.font(0.9, bold=True))
         for plot in (self.density_plot, self.zoom_plot):
             plot.getAxis("bottom").enableAutoSIPrefix(False)
         for plot, items in ((self.density_plot, (self.density_ticks, self.density_input)),
-                            (self.zoom_plot, (self.zoom_ticks, self.zoom_mid, self.zoom_input, self.density_near))):
+                            (self.zoom_plot, (self.zoom_ticks, self.zoom_mid, self.zoom_input, self.density_near,
+                                            self.zoom_caption))):
             plot.getAxis("left").setStyle(showValues=False)
             plot.getAxis("left").setWidth(int(st.point_size))
             plot.setMouseEnabled(y=False)
@@ -438,6 +519,9 @@ class FloatsPanel(Panel):
             self._rebuild_rows(view)
         for row in view.rows:
             self.strips[row.key].display(row)
+        needed = self.strips_box.sizeHint().height()
+        if needed > self.strips_box.minimumHeight():  # grow only: the plots below do not jump as you type
+            self.strips_box.setMinimumHeight(needed)
         self._draw_table(view)
         value = view.parsed.value
         visible = value is not None and math.isfinite(value) and value != 0
@@ -445,9 +529,13 @@ class FloatsPanel(Panel):
         if visible:
             self.range_marker.setPos(math.log2(abs(value)))
         self._draw_density(view)
-        self._draw_scaling(view)
+        scaling_key = (rows_key, *(self.values[n] for n in ("grad_median", "grad_spread", "scale_exp")))
+        if scaling_key != self._scaling_key:  # a new value leaves the gradient histogram as it was
+            self._scaling_key = scaling_key
+            self._draw_scaling(view)
 
     _rows_key: tuple = ()
+    _scaling_key: tuple = ()
 
     def _color(self, key: str) -> str:
         series = self.style_.series
@@ -458,6 +546,7 @@ class FloatsPanel(Panel):
         st = self.style_
         for strip in self.strips.values():
             strip.deleteLater()
+        self.strips_box.setMinimumHeight(0)
         self.strips = {}
         for row in view.rows:
             self.strips[row.key] = BitStrip(self, row.key, row.fmt)
@@ -545,14 +634,14 @@ class FloatsPanel(Panel):
             self.zoom_mid.setPos(math.log2(near.midpoint) if log else near.midpoint)
             gap = px[1] - px[0] or 1.0
             self.zoom_plot.setRange(xRange=(px[0] - 1.5 * gap, px[1] + 1.5 * gap), yRange=(-1, 1), padding=0)
-            self.zoom_plot.setTitle(tr("{lower} ← input → {upper}: {reason}").format(
-                lower=_number(near.lower), upper=_number(near.upper), reason=pick(*fl.REASONS[near.reason])),
-                color=self.style_.foreground, size=f"{self.style_.point_size:.0f}pt")
+            self.zoom_caption.setText(tr("{lower} ← input → {upper}: {reason}").format(
+                lower=_number(near.lower), upper=_number(near.upper), reason=pick(*fl.REASONS[near.reason])))
+            self.zoom_caption.setPos((px[0] + px[1]) / 2, 1)
         else:
             self.density_near.setData(x=[], y=[])
             self.zoom_mid.setVisible(False)
-            self.zoom_plot.setTitle(tr("the input is outside this format's finite range") if shown else tr("Around the input"),
-                                    color=self.style_.foreground, size=f"{self.style_.point_size:.0f}pt")
+            self.zoom_caption.setText(tr("the input is outside this format's finite range") if shown else "")
+            self.zoom_caption.setPos(float(np.mean(self.zoom_plot.viewRange()[0])), 1)
 
     _density_key: tuple = ()
 

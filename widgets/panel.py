@@ -1,8 +1,9 @@
 """The panel base class: declared controls + figure + notes, and the one update path.
 
 control edited -> ``set_values`` (validated by the declaration) -> compute(values) -> ``draw(result)``.
-A compute that took longer than INLINE_COMPUTE_MS last time runs on a worker thread, a quick one
-on the GUI thread after pending input. While a compute runs, further changes only bump a generation
+A compute that took longer than INLINE_COMPUTE_MS last time runs on a worker thread; a quick one
+runs and draws at once, inside ``set_values``, so the change and its result share one repaint.
+While a worker compute runs, further changes only bump a generation
 counter; when it returns, a stale result is dropped and the newest values are computed once, so a
 dragged slider costs at most one compute in flight and never freezes input.
 """
@@ -15,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any, Mapping
 
-from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter,
                                QTextBrowser, QVBoxLayout, QWidget)
 from superqt import QCollapsible
@@ -222,13 +223,24 @@ class Panel(QWidget):
             self._start()
 
     def _start(self) -> None:
-        """Compute the newest values: on the GUI thread right after pending input when the last
-        compute was quick (no thread hand-off, no GIL contention with painting), else on the worker."""
-        self._busy = True
+        """Compute the newest values: at once on the GUI thread when the last compute was quick (no
+        thread hand-off, no extra pass of the event loop), else on the worker."""
         if self._last_compute_ms < INLINE_COMPUTE_MS:
-            QTimer.singleShot(0, lambda: self._run(self._generation, dict(self.values)))
+            self._run_inline()
         else:
+            self._busy = True
             _EXECUTOR.submit(self._run, self._generation, dict(self.values))
+
+    def _run_inline(self) -> None:
+        start = time.perf_counter()
+        try:
+            result = self.compute(dict(self.values))
+        except Exception as error:  # shown in the status bar, never a crash
+            self.message.emit(tr("Could not compute: {error}").format(error=error), True)
+            return
+        finally:
+            self._last_compute_ms = (time.perf_counter() - start) * 1000
+        self._show(result)
 
     def _run(self, generation: int, values: dict) -> None:
         start = time.perf_counter()

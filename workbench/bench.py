@@ -40,15 +40,15 @@ def time_changes(app, panel, name: str, values: list) -> list[float]:
     """Milliseconds from set_values until the figure has been repainted with the result, one per
     value: the event loop runs as in the app (coalescing, deferred scene updates) and the clock
     stops once the figure's viewport has handled a paint event after the draw."""
-    from PySide6.QtCore import QEvent, QEventLoop, QObject
-    from PySide6.QtWidgets import QAbstractScrollArea
+    from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
+    from PySide6.QtWidgets import QAbstractScrollArea, QWidget
 
     state = {"drawn": False, "painted": False}
     viewport = panel.figure.viewport() if isinstance(panel.figure, QAbstractScrollArea) else panel.figure
 
     class PaintWatch(QObject):
         def eventFilter(self, obj, event):
-            if obj is viewport and event.type() == QEvent.Paint and state["drawn"]:
+            if event.type() == QEvent.Paint and state["drawn"]:
                 state["painted"] = True
             return False
 
@@ -57,8 +57,12 @@ def time_changes(app, panel, name: str, values: list) -> list[float]:
         loop.quit()
 
     watch = PaintWatch()
-    viewport.installEventFilter(watch)
+    watched = [viewport, *viewport.findChildren(QWidget)]  # a child repaint does not paint its parent
+    for widget in watched:
+        widget.installEventFilter(watch)
     loop = QEventLoop()
+    guard = QTimer(singleShot=True)
+    guard.timeout.connect(loop.quit)
     panel.drawn.connect(drawn)
     times = []
     for value in values:
@@ -66,12 +70,20 @@ def time_changes(app, panel, name: str, values: list) -> list[float]:
         start = time.perf_counter()
         if not panel.set_values({name: value}):
             raise RuntimeError(f"benchmark value refused: {name}={value}")
-        loop.exec()  # until the result is drawn
+        if not state["drawn"]:  # a quick compute has drawn inside set_values already
+            guard.start(10_000)
+            loop.exec()  # until the result is drawn
+        if not state["drawn"]:
+            raise RuntimeError(f"benchmark: {name}={value!r} was not drawn within 10 s")
+        guard.stop()
         while not state["painted"]:
             app.processEvents()  # the paint event is handled inside this call
+            if time.perf_counter() - start > 10:
+                raise RuntimeError(f"benchmark: {name}={value!r} was drawn but not painted within 10 s")
         times.append((time.perf_counter() - start) * 1000)
     panel.drawn.disconnect(drawn)
-    viewport.removeEventFilter(watch)
+    for widget in watched:
+        widget.removeEventFilter(watch)
     return times
 
 
@@ -130,10 +142,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from widgets.style import Style
     from workbench.app import MainWindow
+    from workbench.cli import _quiet_qt_messages
     from workbench.i18n import set_language
     from workbench.registry import PANELS
 
     set_language("en")
+    _quiet_qt_messages()
     app = QApplication.instance() or QApplication([])
     window = MainWindow(Style(), next(iter(PANELS)))  # the default window size, 1500 x 920
     window.show()
