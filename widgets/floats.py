@@ -334,15 +334,17 @@ class BitStrip(QWidget):
         self.cells.flipped.connect(self.flip)
         row.addWidget(self.cells)
         row.addSpacing(8)
-        self.value = QLabel()
+        self.value = QLabel()  # plain text: rich text costs a document layout on every change
         self.value.setWordWrap(True)
+        self.value.setTextFormat(Qt.PlainText)
         self.value.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.value.setFont(st.font(1.0, bold=True))
         wide = fmt.total_bits > 32  # 64 bits leave no room beside them on a projector: value goes below
         if not wide:
             row.addWidget(self.value, 1)
         self.formula = QLabel()
         self.formula.setWordWrap(True)
-        self.formula.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.formula.setTextFormat(Qt.PlainText)
         self.formula.setStyleSheet(f"color: {st.muted};")
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 1, 0, 1)
@@ -361,16 +363,15 @@ class BitStrip(QWidget):
     def display(self, row: FormatRow) -> None:
         d = row.description
         if d is None:
-            self.value.setText(tr("cannot store this input: {reason}").format(reason=html.escape(row.problem)))
+            self.value.setText(tr("cannot store this input: {reason}").format(reason=row.problem))
             self.formula.setText("")
             return
         self.cells.set_bits(d.bits)
         exact = _number(d.value) if d.exact is None else d.exact
         shown = exact if len(exact) <= EXACT_SHOWN else _shortened(d.exact_scientific)
-        self.value.setText(f"=&nbsp;<b>{html.escape(shown)}</b>"
-                           f"  ({words(d.kind)}, {html.escape(d.hex_string)})")
+        self.value.setText(f"=\u00a0{shown}  ({words(d.kind)}, {d.hex_string})")
         self.value.setToolTip(tr("exact stored value: {value}").format(value=exact) if shown != exact else "")
-        self.formula.setText(_formula_html(d))
+        self.formula.setText(_formula_text(d))
 
 
 def _shortened(scientific: str) -> str:
@@ -379,15 +380,20 @@ def _shortened(scientific: str) -> str:
     return f"{mantissa[:EXACT_SHOWN - 10]}…e{exponent}"
 
 
-def _formula_html(d: fl.Description) -> str:
-    """(−1)^s × 2^(e − bias) × 1.m with the numbers in, as rich text."""
+_SUPERSCRIPT = str.maketrans("0123456789-−", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁻")
+
+
+def _formula_text(d: fl.Description) -> str:
+    """(−1)^s × 2^(e − bias) × 1.m with the numbers in, as plain text with Unicode superscripts
+    (cheaper to lay out and paint on every change than rich text)."""
     f = d.formula
     if d.kind in ("inf", "nan"):
         return tr("exponent all ones: {kind}").format(kind=words(d.kind))
-    exponent = f"{f.exponent_field} − {f.bias}" if d.kind == "normal" else f"1 − {f.bias}"
+    exponent = f"{f.exponent_field}−{f.bias}" if d.kind == "normal" else f"1−{f.bias}"
     mantissa = f"{f.leading_bit}.{d.mantissa_binary}" if d.mantissa_binary else f"{f.leading_bit}"
-    return (f"(−1)<sup>{f.sign_bit}</sup> × 2<sup>{exponent}</sup> × {mantissa}<sub>2</sub>"
-            f" = {f.sign_factor} × 2<sup>{f.exponent}</sup> × {f.significand:.17g}")
+    up = lambda text: str(text).translate(_SUPERSCRIPT)  # noqa: E731
+    return (f"(−1){up(f.sign_bit)} × 2{up(exponent)} × {mantissa}₂"
+            f" = {f.sign_factor} × 2{up(f.exponent)} × {f.significand:.17g}")
 
 
 class FloatsPanel(Panel):
@@ -431,7 +437,7 @@ class FloatsPanel(Panel):
                                               tr("Bits"), tr("What happened")])
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Minimum)
         self.table.verticalHeader().setDefaultSectionSize(int(st.point_size * 2.2))
@@ -444,6 +450,9 @@ class FloatsPanel(Panel):
         self._build_range_plot()
         self._build_density_plot()
         self._build_scaling_plots()
+        for column_index in (0, 1):  # equal halves, whatever the titles and captions say
+            self.plots.ci.layout.setColumnStretchFactor(column_index, 1)
+            self.plots.ci.layout.setColumnPreferredWidth(column_index, 1)
         plots = (self.range_plot, self.density_plot, self.zoom_plot, self.hist_plot, self.share_plot)
         for item in (self.range_bars, self.share_bars, self.density_ticks,
                      *(p.titleLabel for p in plots), *(p.getAxis(side) for p in plots for side in ("left", "bottom"))):
@@ -566,7 +575,8 @@ class FloatsPanel(Panel):
             text = pg.TextItem(f"{row.fmt.label}: {info.decades_total:.1f} " + tr("decades")
                                + f", ε = 2^{info.log2_epsilon:.0f}", color=st.foreground, anchor=(0, 1))
             text.setFont(st.font(0.85))
-            text.setPos(max(info.log2_smallest_subnormal, lo_all), y + 0.28)
+            text.setPos(lo_all - 3, y + 0.28)  # all at the left edge: a label never runs off the plot
+            text.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
             self.range_plot.addItem(text, ignoreBounds=True)
             self.range_labels.append(text)
             for bound, style in ((info.smallest_subnormal, Qt.DashLine), (info.max_value, Qt.SolidLine)):
@@ -586,6 +596,7 @@ class FloatsPanel(Panel):
 
     def _draw_table(self, view: FloatsView) -> None:
         self.table.setRowCount(len(view.rows))
+        changed = False
         for r, row in enumerate(view.rows):
             d = row.description
             outcome = pick(*fl.OUTCOMES[d.outcome]) if d is not None else row.problem
@@ -598,9 +609,12 @@ class FloatsPanel(Panel):
                     self.table.setItem(r, c, item)
                 if item.text() != text:
                     item.setText(text)
+                    changed = True
             fmt = row.fmt
             self.table.item(r, 0).setToolTip(f"{pick(fmt.usage_en, fmt.usage_zh)}\n{pick(fmt.standard_en, fmt.standard_zh)}"
                                              f"\ntorch: {pick(fmt.torch_en, fmt.torch_zh)}")
+        if changed:  # one pass over the columns, not one per changed cell
+            self.table.resizeColumnsToContents()
         height = self.table.horizontalHeader().height() + 2 + sum(self.table.rowHeight(r) for r in range(len(view.rows)))
         if self.table.height() != height:
             self.table.setFixedHeight(height)

@@ -143,7 +143,7 @@ class Panel(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(side.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
-        self.notes.setMinimumWidth(int(self.style_.point_size * 18))
+        self.notes.setMinimumWidth(int(self.style_.point_size * 20))
         self.notes.setMaximumWidth(int(self.style_.point_size * 36))
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.addWidget(scroll)
@@ -155,6 +155,15 @@ class Panel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._split_once:  # first show: controls and notes at their narrow widths, the figure the rest
+            self._split_once = True
+            controls, notes = self.splitter.widget(0).minimumWidth(), self.notes.minimumWidth()
+            self.splitter.setSizes([controls, max(self.splitter.width() - controls - notes, 1), notes])
+
+    _split_once = False
 
     def set_notes_visible(self, visible: bool) -> None:
         self.notes.setVisible(visible)
