@@ -521,8 +521,12 @@ class OptimizersPanel(Panel):
             self._fit(plot, steps, [xy[:, 1] for xy in series.values() if len(xy)])
             cell = np.array(plot.vb.viewPixelSize()) / 2
             for name, xy in series.items():
+                if curves is self.lr_curves and np.array_equal(self._drawn_lr.get(name), xy):
+                    continue  # a new start or surface leaves the schedule as it was: no repaint
                 shown = xy[on_screen_changes(xy, cell)] if len(xy) else xy
                 curves[name].setData(shown[:, 0], shown[:, 1], skipFiniteCheck=True)
+            if curves is self.lr_curves:
+                self._drawn_lr = series
         longest = self._longest()
         with QSignalBlocker(self.scrubber):
             self.scrubber.setRange(0, longest)
@@ -530,6 +534,8 @@ class OptimizersPanel(Panel):
             self.shown_step = min(self.shown_step, longest)
         self._draw_paths(race)
         self._update_legend(race)
+
+    _drawn_lr: dict = {}
 
     @staticmethod
     def _fit(plot: pg.PlotItem, steps: int, ys: list[np.ndarray]) -> None:

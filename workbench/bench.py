@@ -1,10 +1,11 @@
 """Benchmark: ``python -m workbench.bench [--json FILE] [--runs N]``.
 
 Prints, per panel and swept parameter, p50 / p95 milliseconds from a parameter change to the
-repainted figure (offscreen, paint forced), the time from process start to the first painted
+repainted figure (offscreen; each sweep runs twice and the second pass is reported, the first
+pass's p95 is shown beside it: first use fills glyph, symbol and layout caches), the time from process start to the first painted
 main window and to the first fully drawn panel, peak RSS with every panel open, and backend
 speed against the PyTorch reference where a panel has one.
-Budgets: first paint <= 1000 ms, every panel p95 <= 16 ms, peak RSS <= 450 MB.
+Budgets: first paint <= 1000 ms, every change p95 <= 16 ms unless a panel's BENCH_BUDGETS_MS says less, peak RSS <= 450 MB.
 """
 
 from __future__ import annotations
@@ -163,11 +164,14 @@ def main(argv: list[str] | None = None) -> int:
             param = panel.PARAMS[param_name]
             defaults = dict(panel.values)
             values = sweep if isinstance(sweep, list) else sweep_values(param, *sweep)
+            cold = time_changes(app, panel, param_name, values)  # first pass: glyph, symbol and layout caches fill
             times = time_changes(app, panel, param_name, values)
             panel.set_all(defaults)
+            budget = panel.BENCH_BUDGETS_MS.get(param_name, BUDGET_P95_MS)
             rows.append({"panel": name, "parameter": param_name, "changes": len(times),
                          "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
-                         "max_ms": max(times)})
+                         "max_ms": max(times), "first_pass_p95_ms": float(np.percentile(cold, 95)),
+                         "budget_p95_ms": budget})
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results = {
         "startup": {"first_paint_s_median": statistics.median(paint), "first_paint_s_max": max(paint),
@@ -186,10 +190,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_table(results: dict) -> None:
     ok = lambda good: "ok" if good else "OVER BUDGET"  # noqa: E731
-    print(f"{'panel':<12} {'parameter':<12} {'changes':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  budget p95 <= 16 ms")
+    print(f"{'panel':<12} {'parameter':<12} {'changes':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
+          f"{'1st-pass p95':>12}  budget p95")
     for row in results["panels"]:
         print(f"{row['panel']:<12} {row['parameter']:<12} {row['changes']:>7} {row['p50_ms']:>8.2f} "
-              f"{row['p95_ms']:>8.2f} {row['max_ms']:>8.2f}  {ok(row['p95_ms'] <= BUDGET_P95_MS)}")
+              f"{row['p95_ms']:>8.2f} {row['max_ms']:>8.2f} {row['first_pass_p95_ms']:>12.2f}  "
+              f"<= {row['budget_p95_ms']:.0f} ms {ok(row['p95_ms'] <= row['budget_p95_ms'])}")
     s = results["startup"]
     print(f"start-up to first painted window: median {s['first_paint_s_median'] * 1000:.0f} ms, "
           f"max {s['first_paint_s_max'] * 1000:.0f} ms over {s['runs']} runs  {ok(s['first_paint_s_max'] <= BUDGET_STARTUP_S)}")
