@@ -208,6 +208,7 @@ def _number(value: float | None) -> str:
     return f"{value:.10g}"
 
 
+ZOOM_Y_RANGE = (-1.0, 3.0)  # ticks at y = 0, the caption in the space above them
 EXACT_SHOWN = 32  # longer exact decimals (FP64) show 17 digits on the strip and in full in the tooltip
 
 
@@ -476,6 +477,8 @@ class FloatsPanel(Panel):
         column = self.plots.addLayout(row=0, col=1)
         self.density_plot = column.addPlot(row=0, col=0)
         self.zoom_plot = column.addPlot(row=1, col=0)
+        column.layout.setRowStretchFactor(0, 2)
+        column.layout.setRowStretchFactor(1, 3)  # the zoom carries a two-line caption
         st.style_plot(self.density_plot, tr("Every representable value"), "", "")
         st.style_plot(self.zoom_plot, tr("Around the input"), "", "")
         self.density_ticks = pg.ScatterPlotItem(symbol="|", size=st.marker_size * 1.4, pen=None,
@@ -511,7 +514,7 @@ class FloatsPanel(Panel):
         self.hist_plot.addItem(self.hist_curve)
         self.share_plot = self.plots.addPlot(row=1, col=1)
         keys = "  ".join(f"<span style='color:{c}'>■</span> {words(n)}" for n, c in SHARE_COLORS.items())
-        st.style_plot(self.share_plot, tr("After casting") + ":  " + keys, "", tr("share"))
+        st.style_plot(self.share_plot, tr("After casting"), "", tr("share") + ":  " + keys)
         self.share_plot.setXRange(0, 1, padding=0)
         self.share_plot.getAxis("left").setStyle(showValues=False)
         self.share_plot.setMouseEnabled(x=False, y=False)
@@ -648,15 +651,15 @@ class FloatsPanel(Panel):
             self.zoom_mid.setVisible(True)
             self.zoom_mid.setPos(math.log2(near.midpoint) if log else near.midpoint)
             gap = px[1] - px[0] or 1.0
-            self.zoom_plot.setRange(xRange=(px[0] - 1.5 * gap, px[1] + 1.5 * gap), yRange=(-1, 1), padding=0)
-            self.zoom_caption.setText(tr("{lower} ← input → {upper}: {reason}").format(
+            self.zoom_plot.setRange(xRange=(px[0] - 1.5 * gap, px[1] + 1.5 * gap), yRange=ZOOM_Y_RANGE, padding=0)
+            self.zoom_caption.setText(tr("{lower} ← input → {upper}\n{reason}").format(
                 lower=_number(near.lower), upper=_number(near.upper), reason=pick(*fl.REASONS[near.reason])))
-            self.zoom_caption.setPos((px[0] + px[1]) / 2, 1)
+            self.zoom_caption.setPos((px[0] + px[1]) / 2, ZOOM_Y_RANGE[1])
         else:
             self.density_near.setData(x=[], y=[])
             self.zoom_mid.setVisible(False)
             self.zoom_caption.setText(tr("the input is outside this format's finite range") if shown else "")
-            self.zoom_caption.setPos(float(np.mean(self.zoom_plot.viewRange()[0])), 1)
+            self.zoom_caption.setPos(float(np.mean(self.zoom_plot.viewRange()[0])), ZOOM_Y_RANGE[1])
 
     _density_key: tuple = ()
 

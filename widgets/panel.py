@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any, Mapping
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter,
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter,
                                QTextBrowser, QVBoxLayout, QWidget)
 from superqt import QCollapsible
 
@@ -148,7 +148,13 @@ class Panel(QWidget):
         self.notes.setMaximumWidth(int(self.style_.point_size * 36))
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.addWidget(scroll)
-        self.splitter.addWidget(self.figure)
+        figure_area = QScrollArea()  # a figure taller than a projector's screen scrolls, never clips
+        figure_area.setObjectName("figure_area")
+        figure_area.setFrameShape(QFrame.NoFrame)
+        figure_area.setWidget(self.figure)
+        figure_area.setWidgetResizable(True)
+        figure_area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self.splitter.addWidget(figure_area)
         self.splitter.addWidget(self.notes)
         for index, stretch in enumerate((0, 1, 0)):  # the figure takes what the window gains
             self.splitter.setStretchFactor(index, stretch)
@@ -161,7 +167,8 @@ class Panel(QWidget):
         super().showEvent(event)
         if not self._split_once:  # first show: controls and notes at their narrow widths, the figure the rest
             self._split_once = True
-            controls, notes = self.splitter.widget(0).minimumWidth(), self.notes.minimumWidth()
+            side = self.splitter.widget(0)
+            controls, notes = max(side.minimumWidth(), side.sizeHint().width()), self.notes.minimumWidth()
             self.splitter.setSizes([controls, max(self.splitter.width() - controls - notes, 1), notes])
 
     _split_once = False
