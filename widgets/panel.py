@@ -148,13 +148,16 @@ class Panel(QWidget):
         self.notes.setMaximumWidth(int(self.style_.point_size * 36))
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.addWidget(scroll)
-        figure_area = QScrollArea()  # a figure taller than a projector's screen scrolls, never clips
-        figure_area.setObjectName("figure_area")
-        figure_area.setFrameShape(QFrame.NoFrame)
-        figure_area.setWidget(self.figure)
-        figure_area.setWidgetResizable(True)
-        figure_area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        self.splitter.addWidget(figure_area)
+        if self.style_.presentation:  # a figure taller than a projector's screen scrolls, never clips
+            figure_area = QScrollArea()
+            figure_area.setObjectName("figure_area")
+            figure_area.setFrameShape(QFrame.NoFrame)
+            figure_area.setWidget(self.figure)
+            figure_area.setWidgetResizable(True)
+            figure_area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+            self.splitter.addWidget(figure_area)
+        else:
+            self.splitter.addWidget(self.figure)
         self.splitter.addWidget(self.notes)
         for index, stretch in enumerate((0, 1, 0)):  # the figure takes what the window gains
             self.splitter.setStretchFactor(index, stretch)
@@ -168,7 +171,8 @@ class Panel(QWidget):
         if not self._split_once:  # first show: controls and notes at their narrow widths, the figure the rest
             self._split_once = True
             side = self.splitter.widget(0)
-            controls, notes = max(side.minimumWidth(), side.sizeHint().width()), self.notes.minimumWidth()
+            natural = min(side.sizeHint().width(), int(0.22 * self.splitter.width()))  # the figure comes first
+            controls, notes = max(side.minimumWidth(), natural), self.notes.minimumWidth()
             self.splitter.setSizes([controls, max(self.splitter.width() - controls - notes, 1), notes])
 
     _split_once = False
