@@ -29,6 +29,16 @@ def test_export_png_scale_2_is_twice_scale_1(tmp_path):
     assert data["params"]["surface"] == "saddle" and data["result"]["surface"] == "saddle"
 
 
+def test_export_without_a_size_grows_to_what_the_figure_needs(tmp_path):
+    few, many = tmp_path / "few.png", tmp_path / "many.png"
+    assert run("export", "floats", "-o", str(few), "--scale", "1", "--no-caption").returncode == 0
+    shown = [f"--set=show_{name}=true" for name in ("fp64", "tf32", "fp8_e5m2", "fp4_e2m1")]
+    result = run("export", "floats", "-o", str(many), "--scale", "1", "--no-caption", *shown)
+    assert result.returncode == 0, result.stderr
+    a, b = QImage(str(few)), QImage(str(many))
+    assert a.width() == b.width() == 1280 and a.height() >= 800 and b.height() > a.height() + 150
+
+
 def test_export_svg_in_chinese(tmp_path):
     out = tmp_path / "o.svg"
     result = run("export", "optimizers", "-o", str(out), "--lang", "zh_CN")

@@ -452,9 +452,11 @@ class FloatsPanel(Panel):
         self._build_range_plot()
         self._build_density_plot()
         self._build_scaling_plots()
-        for column_index in (0, 1):  # equal halves, whatever the titles and captions say
-            self.plots.ci.layout.setColumnStretchFactor(column_index, 1)
-            self.plots.ci.layout.setColumnPreferredWidth(column_index, 1)
+        for index in (0, 1):  # equal halves across and down, whatever the titles and captions say
+            self.plots.ci.layout.setColumnStretchFactor(index, 1)
+            self.plots.ci.layout.setColumnPreferredWidth(index, 1)
+            self.plots.ci.layout.setRowStretchFactor(index, 1)
+            self.plots.ci.layout.setRowPreferredHeight(index, 1)
         plots = (self.range_plot, self.density_plot, self.zoom_plot, self.hist_plot, self.share_plot)
         for item in (self.range_bars, self.share_bars, self.density_ticks,
                      *(p.titleLabel for p in plots), *(p.getAxis(side) for p in plots for side in ("left", "bottom"))):
@@ -561,6 +563,7 @@ class FloatsPanel(Panel):
             strip.deleteLater()
         self.strips_box.setMinimumHeight(0)
         self.strips = {}
+        self.plots.setMinimumHeight(int(self.style_.point_size * (30 + 5 * len(view.rows))))  # room per bar row
         for row in view.rows:
             self.strips[row.key] = BitStrip(self, row.key, row.fmt)
             self.strips_layout.addWidget(self.strips[row.key])

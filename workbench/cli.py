@@ -60,7 +60,8 @@ def _export_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=int, choices=(1, 2, 3), default=2, help="PNG pixel scale (default 2)")
     parser.add_argument("--data", metavar="OUT.json", help="also write the computed arrays as JSON")
     parser.add_argument("--no-caption", action="store_true", help="leave the parameter caption off")
-    parser.add_argument("--size", default="1280x800", help="figure size in logical pixels, WxH")
+    parser.add_argument("--size", default=None,
+                        help="figure size in logical pixels, WxH (default 1280 wide, at least 800 high: as high as the figure needs)")
     _common(parser)
     return parser
 
@@ -175,6 +176,9 @@ def _report_startup(window, path: str) -> None:
     window.panel.drawn.connect(drawn)
 
 
+DEFAULT_EXPORT_SIZE = "1280x800"
+
+
 def export_main(argv: list[str]) -> int:
     args = _export_parser().parse_args(argv)
     _language(args.lang, "en")
@@ -185,7 +189,7 @@ def export_main(argv: list[str]) -> int:
     if suffix not in (".png", ".svg"):
         raise UsageError(f"-o {args.output}: the file name must end in .png or .svg")
     try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
+        width, height = (int(v) for v in (args.size or DEFAULT_EXPORT_SIZE).lower().split("x"))
         if not (200 <= width <= 8000 and 150 <= height <= 8000):
             raise ValueError
     except ValueError:
@@ -204,11 +208,15 @@ def export_main(argv: list[str]) -> int:
     style.apply_to_app(app)
     panel = panel_class(panel_name)(style, values)
     panel.set_notes_visible(False)
-    panel.figure.setMinimumSize(width, height)
-    panel.figure.setMaximumSize(width, height)
+    panel.figure.setFixedWidth(width)
+    if args.size:
+        panel.figure.setFixedHeight(height)
     panel.show()
     panel.compute_now()
     app.processEvents()
+    if not args.size:  # tall enough for everything the chosen parameters show (e.g. six bit strips)
+        panel.figure.setFixedHeight(max(height, panel.figure.minimumSizeHint().height()))
+        app.processEvents()
     caption = "" if args.no_caption else panel.caption()
     try:
         if suffix == ".png":
