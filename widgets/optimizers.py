@@ -572,7 +572,8 @@ class OptimizersPanel(Panel):
         return np.array([self.heads.data["x"][index], self.heads.data["y"][index]])
 
     def _update_legend(self, race: Race) -> None:
-        """One legend row per racing optimizer; a diverged one says at which step."""
+        """One legend row per racing optimizer, marked when it diverged; the step goes to the status
+        bar (a legend text that changes with every drag re-lays out every plot)."""
         if self._legend_rows != list(race.traces):
             self.legend.clear()
             for name in race.traces:
@@ -582,8 +583,8 @@ class OptimizersPanel(Panel):
         for (_, label), (name, trace) in zip(self.legend.items, race.traces.items()):
             text = pick(*NAMES[name])
             if trace.diverged_at is not None:
-                text += "  " + tr("diverged at step {k}").format(k=trace.diverged_at)
-                diverged.append(text)
+                diverged.append(text + " " + tr("diverged at step {k}").format(k=trace.diverged_at))
+                text += "  ✗ " + tr("diverged")
             if label.text != text:  # a new text re-lays out the legend: only when it changes
                 label.setText(text)
         if diverged:
