@@ -616,6 +616,7 @@ class FloatsPanel(Panel):
                     self.table.setItem(r, c, item)
                 if item.text() != text:
                     item.setText(text)
+                    item.setToolTip(text)  # an elided cell (narrow window, projector) reads in full here
                     changed = True
             fmt = row.fmt
             self.table.item(r, 0).setToolTip(f"{pick(fmt.usage_en, fmt.usage_zh)}\n{pick(fmt.standard_en, fmt.standard_zh)}"
