@@ -359,6 +359,7 @@ class OptimizersPanel(Panel):
             self.lr_curves[name] = pg.PlotCurveItem(pen=st.pen(color, st.thin_line_width))
             self.lr_plot.addItem(self.lr_curves[name], ignoreBounds=True)
         self.colors = dict(zip(NAMES, st.series))
+        self.brushes = {name: pg.mkBrush(color) for name, color in self.colors.items()}
         self.heads = pg.ScatterPlotItem(symbol="o", size=st.marker_size, pen=pg.mkPen(st.foreground, width=1.5))
         self.ends = pg.ScatterPlotItem(symbol="x", size=st.marker_size * 1.8, pen=None)
         self.start_marker = pg.ScatterPlotItem(symbol="o", size=st.marker_size * 1.3, pen=pg.mkPen(st.foreground, width=2),
@@ -366,8 +367,9 @@ class OptimizersPanel(Panel):
         for item in (self.heads, self.ends, self.start_marker):
             self.map.addItem(item, ignoreBounds=True)
         for item in (self.map.titleLabel, self.loss_plot.titleLabel, self.lr_plot.titleLabel, self.colorbar,
-                     *(self.map.getAxis(side) for side in ("left", "bottom"))):
-            item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)  # static: repainting is a blit
+                     *(plot.getAxis(side) for plot in (self.map, self.loss_plot, self.lr_plot)
+                       for side in ("left", "bottom"))):
+            item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)  # unchanged: repainting is a blit
         self.image.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         figure.ci.layout.setColumnStretchFactor(0, 3)
         figure.ci.layout.setColumnStretchFactor(1, 2)
@@ -540,11 +542,12 @@ class OptimizersPanel(Panel):
     @staticmethod
     def _fit(plot: pg.PlotItem, steps: int, ys: list[np.ndarray]) -> None:
         """Set a side plot's range here, before the paint, so a change costs one paint
-        (auto-range would re-range during the paint and ask for a second one)."""
+        (auto-range would re-range during the paint and ask for a second one). ``ys`` are log10
+        values: the range snaps out to whole decades, so a drag re-labels the axis only when a
+        curve crosses a decade, and the axis holds still while the curves move."""
         if ys:
             lo, hi = min(float(y.min()) for y in ys), max(float(y.max()) for y in ys)
-            pad = max(0.05 * (hi - lo), 0.1)
-            plot.setRange(xRange=(0, steps), yRange=(lo - pad, hi + pad), padding=0)
+            plot.setRange(xRange=(0, steps), yRange=(math.floor(lo - 0.05), math.ceil(hi + 0.05)), padding=0)
             plot.vb.prepareForPaint()  # apply the new view transform now, not during the paint
 
     def _draw_paths(self, race: Race) -> None:
@@ -556,7 +559,7 @@ class OptimizersPanel(Panel):
             drawn = shown[on_screen_changes(shown, cell)]
             self.paths[name].setData(drawn[:, 0], drawn[:, 1], skipFiniteCheck=True)
             heads.append(shown[-1])
-            head_brushes.append(pg.mkBrush(self.colors[name]))
+            head_brushes.append(self.brushes[name])
             if trace.diverged_at is not None and step >= len(trace.points) - 1:
                 ends.append(trace.points[-1])
                 end_pens.append(pg.mkPen(self.colors[name], width=3))
