@@ -165,3 +165,11 @@ def test_bits_flip_from_the_keyboard_and_every_cell_is_hit_where_it_is_drawn(qtb
         qtbot.keyClick(cells, Qt.Key_Space)
     assert panel.values["pattern_format"] == "fp8_e4m3"
     assert strip_bits(panel, "fp8_e4m3") == fl.encode(0.1, fl.FP8_E4M3) ^ (1 << 6)
+
+
+def test_bit_indices_mark_where_each_field_starts_and_ends(panel):
+    assert panel.strips["fp16"].cells.labelled_indices() == [15, 14, 10, 9, 0]
+    assert panel.strips["fp32"].cells.labelled_indices() == [31, 30, 23, 22, 0]
+    cells = panel.strips["fp8_e4m3"].cells
+    assert cells.labelled_indices() == [7, 6, 3, 2, 0]
+    assert cells.cell_rect(7).top() > 0  # the index row sits above the cells

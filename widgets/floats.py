@@ -230,6 +230,8 @@ class BitCells(QWidget):
         self.font_ = QFont("monospace")
         self.font_.setStyleHint(QFont.Monospace)
         self.font_.setPointSizeF(style.point_size * 0.9)
+        self.index_font = QFont(self.font_)
+        self.index_font.setPointSizeF(style.point_size * 0.7)
 
     def field(self, index: int) -> str:
         if index == self.fmt.total_bits - 1:
@@ -254,7 +256,16 @@ class BitCells(QWidget):
         width = min((self.width() - 2 * self.gap) / n, self.style_.point_size * 1.25)
         position = n - 1 - index
         left = position * width + self._gaps_before(position) * self.gap
-        return QRect(int(left), 0, max(int(width) - 1, 1), self.height() - 1)
+        top = self._index_height()
+        return QRect(int(left), top, max(int(width) - 1, 1), self.height() - 1 - top)
+
+    def _index_height(self) -> int:
+        return int(self.style_.point_size * 1.1)
+
+    def labelled_indices(self) -> list[int]:
+        """The bit indices written above the cells: where each field starts and ends."""
+        n, m = self.fmt.total_bits, self.fmt.mantissa_bits
+        return sorted({n - 1, n - 2, m, m - 1, 0} & set(range(n)), reverse=True)
 
     def index_at(self, point: QPoint) -> int | None:
         for index in range(self.fmt.total_bits):
@@ -264,11 +275,11 @@ class BitCells(QWidget):
 
     def sizeHint(self) -> QSize:
         pt = self.style_.point_size
-        return QSize(int(self.fmt.total_bits * pt * 1.25 + 2 * self.gap + 1), int(pt * 1.8))
+        return QSize(int(self.fmt.total_bits * pt * 1.25 + 2 * self.gap + 1), int(pt * 1.8) + self._index_height())
 
     def minimumSizeHint(self) -> QSize:
         pt = self.style_.point_size
-        return QSize(int(self.fmt.total_bits * pt * 0.85 + 2 * self.gap + 1), int(pt * 1.8))
+        return QSize(int(self.fmt.total_bits * pt * 0.85 + 2 * self.gap + 1), int(pt * 1.8) + self._index_height())
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -282,6 +293,12 @@ class BitCells(QWidget):
             painter.drawRect(rect)
             painter.setPen(QColor("#FFFFFF") if digit == "1" else QColor(self.style_.foreground))
             painter.drawText(rect, Qt.AlignCenter, digit)
+        painter.setFont(self.index_font)
+        painter.setPen(QColor(self.style_.muted))
+        for index in self.labelled_indices():
+            cell = self.cell_rect(index)
+            painter.drawText(QRect(cell.left() - 8, 0, cell.width() + 16, self._index_height()),
+                             Qt.AlignHCenter | Qt.AlignBottom, str(index))
         if self.hasFocus():
             painter.setPen(QPen(QColor(self.style_.foreground), 2, Qt.DotLine))
             painter.setBrush(Qt.NoBrush)
