@@ -173,3 +173,39 @@ def test_bit_indices_mark_where_each_field_starts_and_ends(panel):
     cells = panel.strips["fp8_e4m3"].cells
     assert cells.labelled_indices() == [7, 6, 3, 2, 0]
     assert cells.cell_rect(7).top() > 0  # the index row sits above the cells
+
+
+@pytest.mark.parametrize("text, english, chinese", [
+    ("abc", "not a number: 'abc'", "不是数字：'abc'"),
+    ("0x", "no hex digits after '0x'", "中 '0x' 之后没有十六进制数字"),
+    ("0x3c0g", "invalid hex digit(s) 'g'", "无效的十六进制数字 'g'"),
+    ("-0x3c00", "a bit pattern cannot have a sign", "位模式不能带符号"),
+])
+def test_refused_input_is_explained_in_the_interface_language(qtbot, style, text, english, chinese):
+    from workbench.i18n import set_language
+
+    for language, expected in (("en", english), ("zh_CN", chinese)):
+        set_language(language)
+        try:
+            panel = FloatsPanel(style)
+            qtbot.addWidget(panel)
+            before = dict(panel.values)
+            assert not panel.set_values({"value": text})
+            assert expected in panel.controls["value"].error_label.text()
+            assert panel.values == before
+        finally:
+            set_language("en")
+
+
+def test_a_format_that_cannot_store_the_input_says_why_in_chinese(qtbot, style):
+    from workbench.i18n import set_language
+
+    set_language("zh_CN")
+    try:
+        panel = FloatsPanel(style)
+        qtbot.addWidget(panel)
+        assert panel.set_values({"value": "nan", "show_fp4_e2m1": True})
+        panel.compute_now()
+        assert "fp4_e2m1 没有 NaN 编码" in panel.strips["fp4_e2m1"].value.text()
+    finally:
+        set_language("en")

@@ -47,9 +47,31 @@ def _label(name: str) -> str:
     return "custom ExMy" if name == "custom" else fl.FORMATS[name].label
 
 
+def _input_error_text(error: fl.InputError) -> str:
+    """The backend's reason for refusing an input, in the interface language."""
+    f = dict(error.fields)
+    if "base" in f:
+        f["base"] = tr("hex") if f["base"] == "hex" else tr("binary")
+    f["help"] = tr("expected a decimal (0.1, -2.5e-3), a bit pattern (0x3c00, 0b0011_1100), inf, -inf or nan")
+    templates = {
+        "empty": tr("empty input: {help}"),
+        "too_long": tr("input too long ({length} characters, at most {limit})"),
+        "signed_pattern": tr("a bit pattern cannot have a sign: '{text}'"),
+        "no_nan": tr("{format} has no NaN encoding"),
+        "no_digits": tr("no {base} digits after '{prefix}' in '{text}'"),
+        "bad_digits": tr("invalid {base} digit(s) '{digits}' in '{text}'"),
+        "too_wide": tr("{base} pattern '{text}' is wider than {format}'s {bits} bits"),
+        "not_a_number": tr("not a number: '{text}'; {help}"),
+    }
+    return templates[error.reason].format(**f)
+
+
 def _check_value(text: str) -> None:
     """Parses as a value or as a pattern of the widest format (the chosen format is checked later)."""
-    fl.parse_value(text, fl.FP64)
+    try:
+        fl.parse_value(text, fl.FP64)
+    except fl.InputError as error:
+        raise ValueError(_input_error_text(error)) from None
 
 
 PARAMETERS = [
@@ -98,6 +120,8 @@ def _check(values: Mapping[str, Any]) -> list[str]:
         shown = [_format(n, values) for n in STANDARD + ("custom",) if values[f"show_{n}"]]
         if parsed.kind == "nan" and not any(f.has_nan for f in shown):
             problems.append(tr("value: no selected format can store NaN"))
+    except fl.InputError as error:
+        problems.append(tr("value: {reason}").format(reason=_input_error_text(error)))
     except ValueError as error:
         problems.append(tr("value: {reason}").format(reason=error))
     return problems
@@ -179,6 +203,8 @@ def compute_floats(values: Mapping[str, Any]) -> FloatsView:
             else:
                 description = fl.describe(parsed if parsed.kind != "bits" else parsed.value, fmt)
             problem = ""
+        except fl.InputError as error:
+            description, problem = None, _input_error_text(error)
         except ValueError as error:
             description, problem = None, str(error)
         rows.append(FormatRow(key, fmt, description, problem, fl.range_info(fmt)))

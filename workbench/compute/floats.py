@@ -67,11 +67,13 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Mapping, Union
+from typing import Any, Mapping, Union
 
 import numpy as np
 
 __all__ = [
+    "INPUT_ERRORS",
+    "InputError",
     "FloatFormat",
     "FORMATS",
     "FP64",
@@ -517,6 +519,27 @@ class ParsedInput:
     clamped: bool = False
 
 
+class InputError(ValueError):
+    """A value or pattern the user typed that cannot be read (or stored). ``reason`` is one of
+    ``INPUT_ERRORS`` and ``fields`` fills its message, so a front end can word it in its own
+    language; ``str(error)`` is the English message."""
+
+    def __init__(self, reason: str, **fields: Any):
+        self.reason, self.fields = reason, fields
+        super().__init__(INPUT_ERRORS[reason].format(**fields))
+
+
+INPUT_ERRORS = {  # reason -> English message template
+    "empty": "empty input: " + "{help}",
+    "too_long": "input too long ({length} characters, at most {limit})",
+    "signed_pattern": "a bit pattern cannot have a sign: {text!r}",
+    "no_nan": "{format} has no NaN encoding",
+    "no_digits": "no {base} digits after {prefix!r} in {text!r}",
+    "bad_digits": "invalid {base} digit(s) {digits!r} in {text!r}",
+    "too_wide": "{base} pattern {text!r} is wider than {format}'s {bits} bits",
+    "not_a_number": "not a number: {text!r}; {help}",
+}
+
 _DECIMAL_RE = re.compile(r"([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?")
 _SPECIAL_WORDS = {"inf": "inf", "infinity": "inf", "nan": "nan"}
 _PARSE_HELP = ("expected a decimal (0.1, -2.5e-3), a bit pattern (0x3c00, 0b0011_1100_0000_0000), "
@@ -536,21 +559,21 @@ def parse_value(text: str, fmt: FloatFormat) -> ParsedInput:
         raise TypeError(f"input must be text, got {type(text).__name__}")
     stripped = text.strip()
     if not stripped:
-        raise ValueError(f"empty input: {_PARSE_HELP}")
+        raise InputError("empty", help=_PARSE_HELP)
     if len(stripped) > _MAX_INPUT_CHARS:
-        raise ValueError(f"input too long ({len(stripped)} characters, at most {_MAX_INPUT_CHARS})")
+        raise InputError("too_long", length=len(stripped), limit=_MAX_INPUT_CHARS)
     lowered = stripped.lower()
     unsigned = lowered.lstrip("+-")
     if unsigned.startswith(("0x", "0b")):
         if unsigned != lowered:
-            raise ValueError(f"a bit pattern cannot have a sign: {stripped!r}")
+            raise InputError("signed_pattern", text=stripped)
         return _parse_bits(stripped, unsigned, fmt)
     negative = lowered.startswith("-")
     word = lowered[1:] if lowered[:1] in ("+", "-") else lowered
     if word in _SPECIAL_WORDS:
         kind = _SPECIAL_WORDS[word]
         if kind == "nan" and not fmt.has_nan:
-            raise ValueError(f"{fmt.name} has no NaN encoding")
+            raise InputError("no_nan", format=fmt.name)
         value = None if kind == "nan" else (-math.inf if negative else math.inf)
         return ParsedInput(stripped, kind, negative, None, value)
     return _parse_decimal(stripped)
@@ -560,16 +583,16 @@ def _parse_bits(text: str, lowered: str, fmt: FloatFormat) -> ParsedInput:
     base, name = (16, "hex") if lowered.startswith("0x") else (2, "binary")
     digits = lowered[2:].replace("_", "")
     if not digits:
-        raise ValueError(f"no {name} digits after {lowered[:2]!r} in {text!r}")
+        raise InputError("no_digits", base=name, prefix=lowered[:2], text=text)
     allowed = "0123456789abcdef" if base == 16 else "01"
     bad = sorted({c for c in lowered[2:] if c not in allowed and c != "_"})
     if bad or "__" in lowered or lowered.endswith("_"):
         shown = "".join(bad) if bad else "_"
-        raise ValueError(f"invalid {name} digit(s) {shown!r} in {text!r}")
+        raise InputError("bad_digits", base=name, digits=shown, text=text)
     max_digits = -(-fmt.total_bits // 4) if base == 16 else fmt.total_bits
     bits = int(digits, base)
     if len(digits) > max_digits or bits >> fmt.total_bits:
-        raise ValueError(f"{name} pattern {text!r} is wider than {fmt.name}'s {fmt.total_bits} bits")
+        raise InputError("too_wide", base=name, text=text, format=fmt.name, bits=fmt.total_bits)
     decoded = _decode_exact(bits, fmt)
     kind = decoded.kind
     if kind == "nan":
@@ -582,7 +605,7 @@ def _parse_bits(text: str, lowered: str, fmt: FloatFormat) -> ParsedInput:
 def _parse_decimal(text: str) -> ParsedInput:
     match = _DECIMAL_RE.fullmatch(text)
     if match is None or not (match.group(2) or match.group(3)):
-        raise ValueError(f"not a number: {text!r}; {_PARSE_HELP}")
+        raise InputError("not_a_number", text=text, help=_PARSE_HELP)
     sign, whole, frac, exp = match.groups()
     frac = frac or ""
     coefficient = int(whole + frac or "0")
@@ -733,7 +756,7 @@ def _overflow_bits(negative: bool, fmt: FloatFormat) -> int:
 
 def _nan_pattern(negative: bool, fmt: FloatFormat) -> int:
     if fmt.nan_bits is None:
-        raise ValueError(f"{fmt.name} has no NaN encoding")
+        raise InputError("no_nan", format=fmt.name)
     keep_sign = negative and fmt.nan_keeps_sign
     return fmt.nan_bits | ((1 << (fmt.total_bits - 1)) if keep_sign else 0)
 
