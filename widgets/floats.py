@@ -223,6 +223,11 @@ def compute_floats(values: Mapping[str, Any]) -> FloatsView:
     return FloatsView(parsed, tuple(rows), _density_values(density.name), near, scaling, histogram)
 
 
+def _format_tooltip(fmt: fl.FloatFormat) -> str:
+    return (f"{pick(fmt.usage_en, fmt.usage_zh)}\n{pick(fmt.standard_en, fmt.standard_zh)}"
+            f"\ntorch: {pick(fmt.torch_en, fmt.torch_zh)}")
+
+
 def _number(value: float | None) -> str:
     """A value for the table: exact-looking, never 'nan' for a missing number."""
     if value is None:
@@ -659,11 +664,9 @@ class FloatsPanel(Panel):
                     self.table.setItem(r, c, item)
                 if item.text() != text:
                     item.setText(text)
-                    item.setToolTip(text)  # an elided cell (narrow window, projector) reads in full here
+                    # the format's usage for its name; elsewhere the full text of a cell elided on a projector
+                    item.setToolTip(_format_tooltip(row.fmt) if c == 0 else text)
                     changed = True
-            fmt = row.fmt
-            self.table.item(r, 0).setToolTip(f"{pick(fmt.usage_en, fmt.usage_zh)}\n{pick(fmt.standard_en, fmt.standard_zh)}"
-                                             f"\ntorch: {pick(fmt.torch_en, fmt.torch_zh)}")
         if changed:  # one pass over the columns, not one per changed cell
             self.table.resizeColumnsToContents()
         height = self.table.horizontalHeader().height() + 2 + sum(self.table.rowHeight(r) for r in range(len(view.rows)))

@@ -252,26 +252,27 @@ class Panel(QWidget):
             self._busy = True
             _EXECUTOR.submit(self._run, self._generation, dict(self.values))
 
-    def _run_inline(self) -> None:
+    def _timed_compute(self, values: dict) -> Any:
         start = time.perf_counter()
         try:
-            result = self.compute(dict(self.values))
-        except Exception as error:  # shown in the status bar, never a crash
-            self.message.emit(tr("Could not compute: {error}").format(error=error), True)
-            return
+            return self.compute(values)
         finally:
             self._last_compute_ms = (time.perf_counter() - start) * 1000
+
+    def _run_inline(self) -> None:
+        try:
+            result = self._timed_compute(dict(self.values))
+        except Exception as error:  # shown in the status bar, never a crash
+            self._report_failure(str(error))
+            return
         self._show(result)
 
     def _run(self, generation: int, values: dict) -> None:
-        start = time.perf_counter()
         try:
-            result = self.compute(values)
+            result = self._timed_compute(values)
         except Exception as error:  # shown in the status bar, never a crash
             self._failed.emit(generation, str(error))
             return
-        finally:
-            self._last_compute_ms = (time.perf_counter() - start) * 1000
         self._computed.emit(generation, result)
 
     def _fresh(self, generation: int) -> bool:
@@ -288,7 +289,10 @@ class Panel(QWidget):
 
     def _on_failed(self, generation: int, message: str) -> None:
         if self._fresh(generation):
-            self.message.emit(tr("Could not compute: {error}").format(error=message), True)
+            self._report_failure(message)
+
+    def _report_failure(self, message: str) -> None:
+        self.message.emit(tr("Could not compute: {error}").format(error=message), True)
 
     def compute_now(self) -> None:
         """Compute and draw synchronously (export, CLI, tests)."""
