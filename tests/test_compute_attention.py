@@ -146,6 +146,8 @@ def test_scaled_dot_product_fuzzed_against_torch(n_q, n_k, d_k, seed, temperatur
     out_t = F.scaled_dot_product_attention(t(q), t(k), t(v), attn_mask=t(mask), scale=scale).numpy()
     visible = mask.any(axis=-1)
     np.testing.assert_allclose(ours.output[visible], out_t[visible], atol=1e-6, rtol=0)
+    raw = (t(q) @ t(k).T / math.sqrt(d_k)).numpy()  # the scores are reported before the temperature
+    np.testing.assert_allclose(ours.scores[mask], raw[mask], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(ours.weights.sum(axis=-1), visible.astype(float), atol=1e-12)
     assert np.all(np.isfinite(ours.output))
 
@@ -228,10 +230,21 @@ def test_weights_are_seeded_xavier_uniform():
 D_KS = (1, 4, 16, 64, 256)
 
 
+def test_random_scores_are_distributed_as_explicit_dot_products():
+    rng = np.random.default_rng(0)
+    explicit = np.einsum("rd,rkd->rk", rng.standard_normal((20000, 16)), rng.standard_normal((20000, 3, 16)))
+    drawn = random_scores((16,), 3, samples=60000)[0]
+    for statistic in (np.std, lambda a: np.mean(np.abs(a)), lambda a: np.mean(a ** 4) / np.mean(a ** 2) ** 2):
+        assert statistic(drawn) == pytest.approx(statistic(explicit), rel=0.03)
+    # within a row the keys share q: the scores are uncorrelated but not independent (|q| is common)
+    a, b = drawn[:, 0] ** 2, drawn[:, 1] ** 2
+    assert np.corrcoef(a, b)[0, 1] == pytest.approx(np.corrcoef(explicit[:, 0] ** 2, explicit[:, 1] ** 2)[0, 1], abs=0.03)
+
+
 def test_random_scores_have_std_sqrt_dk():
     scores = random_scores(D_KS, 12)
     for s, d_k in zip(scores, D_KS):
-        assert s.shape == (4096 // 12, 12)
+        assert s.shape == (1024 // 12, 12)
         assert np.std(s) == pytest.approx(math.sqrt(d_k), rel=0.1)
     sat = saturation(scores, D_KS, scaled=True)
     np.testing.assert_allclose(sat.score_std, 1.0, rtol=0.1)  # what the scaling is for

@@ -126,9 +126,10 @@ def test_loss_scaling_bars_match_the_backend(qtbot, panel):
 
 
 def test_slider_changes_the_scale(qtbot, panel):
-    slider = panel.controls["scale_exp"].slider
+    control = panel.controls["scale_exp"]
+    assert control.slider.minimum() == 0 and control.slider.maximum() == 100  # one tick per integer -40..60
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
-        slider.setValue(20)
+        control.slider.setValue(control.to_slider(20))
     assert panel.values["scale_exp"] == 20
     assert panel.result.scaling[0].scale_exp == 20
 

@@ -54,9 +54,10 @@ def test_update_is_all_or_nothing_and_lists_every_problem():
 
 def test_cross_check_and_follow():
     params = make_set(check=lambda v: ["steps: must be even"] if v["steps"] % 2 else [],
-                      follow=lambda changes: {"steps": 200} if changes.get("kind") == "b" else {})
-    assert params.resolve({"kind": "b"})["steps"] == 200
-    assert params.resolve({"kind": "b", "steps": 10})["steps"] == 10
+                      follow=lambda values, changes: {"steps": 200} if values["kind"] == "b" else {})
+    assert params.resolve({"kind": "b"})["steps"] == 200  # follows the parsed value (" b" -> "b")
+    assert params.resolve({"kind": " b"})["steps"] == 200
+    assert params.resolve({"kind": "b", "steps": 10})["steps"] == 10  # an explicit value wins
     with pytest.raises(ParamError, match="even"):
         params.resolve({"steps": 3})
 

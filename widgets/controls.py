@@ -67,7 +67,8 @@ class NumberControl(ParamControl):
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setAccessibleName(param.label())
         if param.kind == "int" and param.hi - param.lo <= SLIDER_TICKS and not param.log:
-            self.slider.setRange(int(param.lo), int(param.hi))
+            self._int_step = int(param.step or 1)  # one tick per allowed integer (every step-th)
+            self.slider.setRange(0, int((param.hi - param.lo) // self._int_step))
             self._ticks = None
         else:
             self.slider.setRange(0, SLIDER_TICKS)
@@ -82,7 +83,7 @@ class NumberControl(ParamControl):
     def to_slider(self, value: float) -> int:
         p = self.param
         if self._ticks is None:
-            return int(value)
+            return round((value - p.lo) / self._int_step)
         if p.log:
             t = (math.log10(value) - math.log10(p.lo)) / (math.log10(p.hi) - math.log10(p.lo))
         else:
@@ -92,7 +93,7 @@ class NumberControl(ParamControl):
     def from_slider(self, tick: int) -> float:
         p = self.param
         if self._ticks is None:
-            return int(tick)
+            return int(p.lo) + tick * self._int_step
         t = tick / self._ticks
         if p.log:
             value = 10 ** (math.log10(p.lo) + t * (math.log10(p.hi) - math.log10(p.lo)))

@@ -138,11 +138,10 @@ PARAMETERS = [
 ]
 
 
-def _follow(changes: Mapping[str, Any]) -> dict:
+def _follow(values: Mapping[str, Any], changes: Mapping[str, Any]) -> dict:
     """A new surface brings its own start point unless one is given."""
-    surface = changes.get("surface")
-    if surface in SURFACES:
-        x, y = opt.make_surface(surface).start
+    if "surface" in changes:
+        x, y = opt.make_surface(values["surface"]).start
         return {"start_x": x, "start_y": y}
     return {}
 

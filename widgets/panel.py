@@ -37,7 +37,8 @@ class Panel(QWidget):
     TITLE_EN = ""
     TITLE_ZH = ""
     PARAMS: ParamSet
-    BENCH_SWEEPS: dict[str, tuple[float, float] | list] = {}  # parameter -> (lo, hi) or the values to sweep
+    # parameter -> (lo, hi) or the values to sweep; or label -> {"param", "sweep", "base": values set first}
+    BENCH_SWEEPS: dict[str, tuple[float, float] | list | dict] = {}
     BENCH_BUDGETS_MS: dict[str, float] = {}  # parameter -> p95 budget where the issue sets one below 16 ms
     CAPTION_PARAMS: tuple[str, ...] | None = None  # None: every parameter
     OPEN_GROUPS: tuple[str, ...] = ()  # control groups shown expanded at first

@@ -171,12 +171,13 @@ class ParamSet:
 
     ``check(values) -> list[str]`` returns problems that involve several parameters
     (e.g. a start point outside the surface's window); each message names the parameter.
-    ``follow(changes) -> dict`` gives values that follow a change unless set explicitly
-    (e.g. a new surface brings its own start point).
+    ``follow(values, changes) -> dict`` gives values that follow a change unless set explicitly
+    (e.g. a new surface brings its own start point); ``values`` are the new values, already
+    validated one by one, ``changes`` the raw changes asked for.
     """
 
     def __init__(self, params: Iterable[Param], check: Callable[[dict], list[str]] | None = None,
-                 presets: Iterable[Preset] = (), follow: Callable[[Mapping], dict] | None = None):
+                 presets: Iterable[Preset] = (), follow: Callable[[Mapping, Mapping], dict] | None = None):
         self.params = {p.name: p for p in params}
         self._check = check
         self._follow = follow
@@ -198,8 +199,6 @@ class ParamSet:
         problem (unknown names, wrong types, out of range, cross-field) and change nothing."""
         problems: list[str] = []
         new = dict(base)
-        if self._follow:
-            changes = {**self._follow(changes), **changes}
         for name, raw in changes.items():
             param = self.params.get(name)
             if param is None:
@@ -210,6 +209,13 @@ class ParamSet:
                 new[name] = param.parse(raw)
             except ParamError as error:
                 problems.extend(error.problems)
+        if not problems and self._follow:
+            for name, raw in self._follow(new, changes).items():
+                if name not in changes:
+                    try:
+                        new[name] = self.params[name].parse(raw)
+                    except ParamError as error:
+                        problems.extend(error.problems)
         if not problems and self._check:
             problems.extend(self._check(new))
         if problems:

@@ -10,6 +10,7 @@ from importlib import import_module
 PANELS: dict[str, str] = {
     "optimizers": "widgets.optimizers:OptimizersPanel",
     "floats": "widgets.floats:FloatsPanel",
+    "attention": "widgets.attention:AttentionPanel",
 }
 
 

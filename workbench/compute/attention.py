@@ -136,8 +136,8 @@ def softmax(scores: np.ndarray) -> np.ndarray:
 class AttentionResult:
     """One scaled dot-product attention.
 
-    scores: (..., n_q, n_k) the logits softmax sees, scale * q.k / temperature, -inf where masked.
-    weights: (..., n_q, n_k) softmax of the scores; each row sums to 1 (all 0 if fully masked).
+    scores: (..., n_q, n_k) scale * q.k, -inf where masked (the temperature is not in them).
+    weights: (..., n_q, n_k) softmax(scores / temperature); each row sums to 1 (all 0 if fully masked).
     output: (..., n_q, d_v) weights @ v.
     fully_masked_rows: indices of the queries that see no key (over the last two axes).
     """
@@ -150,7 +150,8 @@ class AttentionResult:
 
 def scaled_dot_product(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None,
                        scale: float | None = None, temperature: float = 1.0) -> AttentionResult:
-    """softmax(scale * q k^T / temperature, masked) v.
+    """softmax(scale * q k^T / temperature, masked) v; the temperature is softmax's, the scores are
+    reported without it.
 
     q: (..., n_q, d_k); k: (..., n_k, d_k); v: (..., n_k, d_v); mask: boolean broadcastable to
     (..., n_q, n_k), True = may attend. ``scale=None`` means 1/sqrt(d_k). With temperature 1
@@ -159,7 +160,7 @@ def scaled_dot_product(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.nda
     if not (math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature: must be a finite number > 0, got {temperature!r}")
     d_k = q.shape[-1]
-    factor = (1.0 / math.sqrt(d_k) if scale is None else float(scale)) / temperature
+    factor = 1.0 / math.sqrt(d_k) if scale is None else float(scale)
     scores = (q @ np.swapaxes(k, -1, -2)) * factor
     fully: tuple[int, ...] = ()
     if mask is not None:
@@ -167,7 +168,7 @@ def scaled_dot_product(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.nda
         scores = np.where(mask, scores, -np.inf)
         seen = np.any(mask, axis=-1).reshape(-1, scores.shape[-2])
         fully = tuple(int(i) for i in np.flatnonzero(~np.all(seen, axis=0)))
-    weights = softmax(scores)
+    weights = softmax(scores / temperature if temperature != 1 else scores)
     return AttentionResult(scores, weights, weights @ v, fully)
 
 
@@ -242,20 +243,25 @@ def multi_head(x_q: np.ndarray, x_kv: np.ndarray, weights: MultiHeadWeights, mas
 
 
 # ---- why sqrt(d_k) -------------------------------------------------------------------------------
-@lru_cache(maxsize=8)
-def random_scores(d_ks: tuple[int, ...], n_keys: int, samples: int = 4096, seed: int = 0) -> tuple[np.ndarray, ...]:
-    """Unscaled scores q.k of random q, k ~ N(0, I_dk): one (rows, n_keys) array per d_k, rows =
-    max(samples // n_keys, 16). Their standard deviation is sqrt(d_k). Cached; read-only."""
+@lru_cache(maxsize=16)
+def random_scores(d_ks: tuple[int, ...], n_keys: int, samples: int = 1024, seed: int = 0) -> np.ndarray:
+    """Unscaled scores q.k of random q, k ~ N(0, I_dk), (len(d_ks), rows, n_keys) with rows =
+    max(samples // n_keys, 16): for each d_k, each row is one query against n_keys keys.
+
+    Drawn without the d_k-long vectors: given q, each q.k is N(0, |q|^2) and the keys are
+    independent, so a row is |q| * z with |q|^2 ~ chi-square(d_k) and z ~ N(0, I_n_keys). The rows'
+    |q|^2 are stratified (the quantiles (i + 1/2) / rows of a large chi-square sample), so even a
+    few rows cover the distribution evenly. The standard deviation of the scores is sqrt(d_k).
+    Cached; read-only."""
     rows = max(samples // n_keys, 16)
-    out = []
-    for d_k in d_ks:
+    levels = (np.arange(rows) + 0.5) / rows
+    out = np.empty((len(d_ks), rows, n_keys))
+    for i, d_k in enumerate(d_ks):
         rng = np.random.default_rng([seed, d_k, n_keys])
-        q = rng.standard_normal((rows, 1, d_k))
-        k = rng.standard_normal((rows, n_keys, d_k))
-        s = np.einsum("rid,rkd->rk", q, k)
-        s.setflags(write=False)
-        out.append(s)
-    return tuple(out)
+        norm = np.sqrt(np.quantile(rng.chisquare(d_k, 20_000), levels))
+        out[i] = norm[:, None] * rng.standard_normal((rows, n_keys))
+    out.setflags(write=False)
+    return out
 
 
 @dataclass(frozen=True)
@@ -275,34 +281,31 @@ class Saturation:
     jacobian_norm: np.ndarray
 
 
-def saturation(scores: tuple[np.ndarray, ...], d_ks: tuple[int, ...], scaled: bool = True,
-               temperature: float = 1.0) -> Saturation:
-    """Softmax saturation of ``scores`` (from :func:`random_scores`) when divided by sqrt(d_k)
-    (``scaled``) or not, and by ``temperature``."""
-    std, entropy, top, jac = [], [], [], []
-    for s, d_k in zip(scores, d_ks):
-        logits = s * ((1 / math.sqrt(d_k) if scaled else 1.0) / temperature)
-        p = softmax(logits)
-        n = p.shape[-1]
-        plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
-        std.append(float(np.std(logits)))
-        entropy.append(float(np.mean(-np.sum(plogp, axis=-1))) / math.log(n) if n > 1 else 0.0)
-        top.append(float(np.mean(np.max(p, axis=-1))))
-        jac.append(float(np.mean(_jacobian_norm(p))))
-    return Saturation(np.array(d_ks, dtype=float), np.array(std), np.array(entropy), np.array(top), np.array(jac))
+def saturation(scores: np.ndarray, d_ks: tuple[int, ...], scaled: bool = True, temperature: float = 1.0) -> Saturation:
+    """Softmax saturation of ``scores`` (m, rows, n) from :func:`random_scores` (finite, no ties at a
+    row's maximum) when divided by sqrt(d_k) (``scaled``) or not, and by ``temperature``."""
+    d = np.asarray(d_ks, dtype=float)
+    factor = (1 / np.sqrt(d) if scaled else np.ones_like(d)) / temperature
+    logits = scores * factor[:, None, None]
+    z = logits - logits.max(axis=-1, keepdims=True)  # 0 at each row's maximum, < 0 elsewhere
+    e = np.exp(z)
+    total = e.sum(axis=-1, keepdims=True)
+    p = e / total
+    n = p.shape[-1]
+    entropy = -np.sum(p * (z - np.log(total)), axis=-1).mean(axis=-1) / math.log(n) if n > 1 else np.zeros(len(d))
+    others = np.where(z < 0, p, 0.0)
+    top = 1.0 / total[..., 0]  # the maximum's weight: e = 1 there
+    return Saturation(d, logits.reshape(len(d), -1).std(axis=-1), entropy, top.mean(axis=-1),
+                      _jacobian_norm(top, others).mean(axis=-1))
 
 
-def _jacobian_norm(p: np.ndarray) -> np.ndarray:
-    """||diag(p) - p p^T||_F per row of p (rows, n), without the cancellation of the textbook
-    expansion when a row is nearly one-hot: the largest weight a is set apart and 1 - a is summed
-    from the others. ||J||^2 = (a(1-a))^2 + sum r(1-r)^2 + 2 a^2 sum r^2 + (sum r^2)^2 - sum r^4,
-    r = the other weights."""
-    rows = np.arange(p.shape[0])
-    big = np.argmax(p, axis=-1)
-    a = p[rows, big]
-    r = p.copy()
-    r[rows, big] = 0.0
+def _jacobian_norm(a: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """||diag(p) - p p^T||_F per row, given each row's largest weight a (...,) and the other weights
+    r (..., n) (0 in a's place). Written so that nearly one-hot rows lose no precision: 1 - a is
+    the sum of the others, not a difference. ||J||^2 = (a(1-a))^2 + sum (r(1-r))^2 + 2 a^2 sum r^2
+    + (sum r^2)^2 - sum r^4."""
     rest = np.sum(r, axis=-1)
-    s2, s4 = np.sum(r * r, axis=-1), np.sum(r ** 4, axis=-1)
-    squared = (a * rest) ** 2 + np.sum((r * (1 - r)) ** 2, axis=-1) + 2 * a * a * s2 + s2 * s2 - s4
+    r2 = r * r
+    s2, s4 = np.sum(r2, axis=-1), np.sum(r2 * r2, axis=-1)
+    squared = (a * rest) ** 2 + np.sum((r - r2) ** 2, axis=-1) + 2 * a * a * s2 + s2 * s2 - s4
     return np.sqrt(np.maximum(squared, 0.0))
