@@ -68,6 +68,33 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     assert len(lines) == 1 and expected in lines[0] and "Traceback" not in result.stderr
 
 
+def test_export_attention_in_chinese_with_a_scene_and_data(tmp_path):
+    scene = tmp_path / "cross.json"
+    scene.write_text(json.dumps({"format": "dl-workbench-scene", "version": 1, "panel": "attention",
+                                 "params": {"mode": "cross", "text": "the cat sat", "query_text": "猫坐着",
+                                            "mask": "padding", "pad_to": 4}}, ensure_ascii=False), encoding="utf-8")
+    out, data = tmp_path / "a.png", tmp_path / "a.json"
+    result = run("export", "attention", "-o", str(out), "--scene", str(scene), "--set", "heads=2", "--lang", "zh_CN",
+                 "--data", str(data))
+    assert result.returncode == 0, result.stderr
+    assert QImage(str(out)).width() == 2 * 1280  # --scale 2 by default
+    written = json.loads(data.read_text(encoding="utf-8"))
+    assert written["result"]["queries"] == ["猫", "坐", "着"] and written["result"]["keys"][-1] == "[PAD]"
+    assert len(written["result"]["result"]["weights"]) == 2
+
+
+@pytest.mark.parametrize("settings, expected", [
+    (["heads=3"], "does not divide d_model"),
+    (["text= "], "text"),
+    (["temperature=inf"], "temperature"),
+    (["mask=custom", "custom_mask=11/11"], "custom_mask"),
+])
+def test_attention_bad_input_on_the_command_line(tmp_path, settings, expected):
+    args = [arg for setting in settings for arg in ("--set", setting)]
+    result = run("export", "attention", "-o", str(tmp_path / "x.png"), *args, env={"QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
+
+
 def test_corrupt_scene_on_the_command_line(tmp_path):
     scene = tmp_path / "bad.json"
     scene.write_text("{oops")

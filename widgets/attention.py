@@ -476,7 +476,7 @@ class AttentionPanel(Panel):
             self.maps[key] = Heatmap(view, st, cmap or pg.ColorMap([0, 1], [st.muted, st.series[0]]))
         for key, cmap in (("scores", scores_cmap), ("weights", weights_cmap)):
             bar = pg.ColorBarItem(colorMap=cmap, interactive=False, width=12, values=(0, 1))
-            bar.setImageItem(self.maps[key].image)
+            # not linked to the image (setImageItem would re-colour it): the images arrive as RGBA
             bar.axis.setTextPen(pg.mkPen(st.foreground))
             bar.axis.setStyle(tickFont=st.font(0.85))
             bar.axis.setWidth(int(st.point_size * 4))
@@ -488,9 +488,9 @@ class AttentionPanel(Panel):
         self._heads_shown = -1
         bottom = ci.addLayout(row=2, col=0, colspan=5)
         self.std_plot = bottom.addPlot(row=0, col=0)
-        st.style_plot(self.std_plot, tr("Spread of the scores vs d_k"), tr("std of the logits"), "d_k")
+        st.style_plot(self.std_plot, tr("Spread of the scores"), tr("std of the logits"), "d_k")
         self.sat_plot = bottom.addPlot(row=0, col=1)
-        st.style_plot(self.sat_plot, tr("Softmax saturation vs d_k"), "", "d_k")
+        st.style_plot(self.sat_plot, tr("Softmax saturation"), "", "d_k")
         for plot in (self.std_plot, self.sat_plot):
             never_widens(plot.titleLabel)
             plot.getAxis("bottom").setLogMode(True)  # the curves carry log10 values; ticks read 10^k
@@ -502,16 +502,14 @@ class AttentionPanel(Panel):
         self.std_plot.setRange(xRange=(0, math.log10(D_KS[-1])), yRange=(-1.5, 2.0), padding=0.02)
         self.sat_plot.setRange(xRange=(0, math.log10(D_KS[-1])), yRange=(0, 1), padding=0.02)
         legend_style = {"labelTextColor": st.foreground, "labelTextSize": f"{st.point_size * 0.85:.0f}pt"}
-        self.std_legend = self.std_plot.addLegend(offset=(-4, -4), **legend_style)  # bottom right: no curve there
-        self.sat_legend = pg.LegendItem(**legend_style)  # beside the plot: its curves fill every corner
+        self.sat_legend = pg.LegendItem(**legend_style)  # beside the plots: their curves fill every corner
         bottom.addItem(self.sat_legend, row=0, col=2)
         dashed = Qt.DashLine
         # Plain curve items (PlotDataItem's extra processing costs ~0.15 ms per setData), kept out of auto-range.
         self.std_curves = {True: pg.PlotCurveItem(pen=st.pen(st.series[0])),
-                           False: pg.PlotCurveItem(pen=st.pen(st.series[1], style=dashed))}
-        for scaled, label in ((True, tr("divided by sqrt(d_k)")), (False, tr("raw q·k"))):
-            self.std_plot.addItem(self.std_curves[scaled], ignoreBounds=True)
-            self.std_legend.addItem(self.std_curves[scaled], label)
+                           False: pg.PlotCurveItem(pen=st.pen(st.series[0], style=dashed))}
+        for curve in self.std_curves.values():
+            self.std_plot.addItem(curve, ignoreBounds=True)
         metrics = (("max_weight", tr("largest weight in a row")), ("entropy", tr("row entropy / log n")),
                    ("jacobian_norm", tr("softmax Jacobian norm")))
         self.sat_curves: dict[tuple[str, bool], pg.PlotCurveItem] = {}
@@ -534,6 +532,7 @@ class AttentionPanel(Panel):
         self.std_plot.addItem(self.here_std, ignoreBounds=True)
         self.here_sat = pg.ScatterPlotItem(size=st.marker_size * 1.3, pen=pg.mkPen(st.foreground, width=1.5))
         self.sat_plot.addItem(self.here_sat, ignoreBounds=True)
+        self.sat_legend.addItem(self.here_std, tr("ring: the current d_k and setting"))
         for col, stretch in enumerate((5, 0, 5, 0, 3)):
             ci.layout.setColumnStretchFactor(col, stretch)
         for row, stretch in enumerate((5, 2, 3)):
@@ -541,7 +540,7 @@ class AttentionPanel(Panel):
         for plot in (self.std_plot, self.sat_plot):
             for side in ("left", "bottom"):
                 plot.getAxis(side).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
-        static = [self.std_plot.titleLabel, self.sat_plot.titleLabel, self.sat_legend, self.std_legend,
+        static = [self.std_plot.titleLabel, self.sat_plot.titleLabel, self.sat_legend,
                   *(plot.titleLabel for plot in self.plots.values()),
                   *(plot.getAxis(side) for plot in self.plots.values() for side in ("left", "bottom"))]
         for item in static:  # they change only with the tokens or the language: repainting them is a blit
@@ -601,9 +600,9 @@ class AttentionPanel(Panel):
         for key, plot in self.plots.items():
             plot.getAxis("left").set_tokens(scene.queries)
             plot.getAxis("bottom").set_tokens(scene.keys)
-        which = tr("mean of {n} heads").format(n=heads) if head == 0 else tr("head {h}").format(h=head)
-        titles = {"scores": tr("Scores ({which})").format(which=which),
-                  "weights": tr("Weights ({which})").format(which=which),
+        which = tr("mean") if head == 0 else tr("head {h}").format(h=head)
+        titles = {"scores": tr("Scores: {which}").format(which=which),
+                  "weights": tr("Weights: {which}").format(which=which),
                   "mask": tr("Mask (click to edit)")}
         for key, title in titles.items():
             if self.plots[key].titleLabel.text != title:
