@@ -34,14 +34,17 @@ def mask_text(mask: np.ndarray) -> str:
     return "/".join("".join("1" if cell else "0" for cell in row) for row in np.asarray(mask, dtype=bool))
 
 
+@lru_cache(maxsize=8)
 def parse_mask(text: str) -> np.ndarray:
-    """The inverse of :func:`mask_text`; ValueError saying what is wrong."""
+    """The inverse of :func:`mask_text` (read-only); ValueError saying what is wrong."""
     rows = text.strip().split("/")
     if any(set(row) - {"0", "1"} for row in rows):
         raise ValueError(tr("only 0 (hidden) and 1 (visible) in rows separated by /"))
     if len({len(row) for row in rows}) != 1 or not rows[0]:
         raise ValueError(tr("every row needs the same number of cells (one per key)"))
-    return np.array([[c == "1" for c in row] for row in rows], dtype=bool)
+    mask = np.frombuffer("".join(rows).encode("ascii"), dtype=np.uint8).reshape(len(rows), -1) == ord("1")
+    mask.setflags(write=False)
+    return mask
 
 
 def resized(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -203,7 +206,8 @@ PARAMS = ParamSet(PARAMETERS, check=_check, presets=PRESETS, follow=_follow)
 class AttentionScene:
     """What the panel draws. mask: (n_q, n_k), True = visible (all True without a mask);
     result: the multi-head attention; curves: softmax saturation against d_k with and without
-    scaling (random q, k); here: the same statistics at the current d_k and setting."""
+    scaling (random q, k, temperature 1); here: the same statistics at the current d_k, scaling
+    and temperature."""
 
     queries: tuple[str, ...]
     keys: tuple[str, ...]
@@ -228,10 +232,11 @@ def _weights(d_model: int, heads: int, seed: int, tie_qk: bool) -> att.MultiHead
 
 
 @lru_cache(maxsize=32)
-def saturation_curves(n_keys: int, temperature: float) -> dict[bool, att.Saturation]:
-    """Softmax saturation against d_k with (True) and without (False) the division by sqrt(d_k)."""
+def saturation_curves(n_keys: int) -> dict[bool, att.Saturation]:
+    """Softmax saturation against d_k with (True) and without (False) the division by sqrt(d_k), at
+    temperature 1: the reference the current setting (the ring, with its temperature) is compared to."""
     scores = att.random_scores(D_KS, n_keys)
-    return {scaled: att.saturation(scores, D_KS, scaled=scaled, temperature=temperature) for scaled in (True, False)}
+    return {scaled: att.saturation(scores, D_KS, scaled=scaled) for scaled in (True, False)}
 
 
 def nice_ceiling(x: float) -> float:
@@ -253,7 +258,7 @@ def compute_scene(values: Mapping[str, Any]) -> AttentionScene:
     result = att.multi_head(x_q, x_kv, weights, mask=mask, scale=scale, temperature=values["temperature"])
     d_k = weights.d_k
     n_keys = max(len(keys), 2)
-    curves = saturation_curves(n_keys, values["temperature"])
+    curves = saturation_curves(n_keys)
     here = att.saturation(att.random_scores((d_k,), n_keys), (d_k,), scaled=values["scale"],
                           temperature=values["temperature"])
     full = np.ones((len(queries), len(keys)), dtype=bool) if mask is None else mask
@@ -394,8 +399,10 @@ class Heatmap:
         (the hatching behind shows through). Mapped here, once, rather than by the image at paint time."""
         lo, hi = levels
         masked = np.isnan(values)
-        t = np.clip((np.where(masked, lo, values) - lo) * (255.0 / (hi - lo)), 0, 255)
-        rgba = self.lut[np.rint(t).astype(np.intp)]
+        t = (values - lo) * (255.0 / (hi - lo)) + 0.5
+        np.clip(t, 0, 255.5, out=t, where=~masked)
+        index = np.where(masked, 0, t).astype(np.uint8)  # truncating t + 0.5: rounding to the nearest level
+        rgba = self.lut[index]
         rgba[masked, 3] = 0
         return rgba
 
@@ -532,7 +539,7 @@ class AttentionPanel(Panel):
         self.std_plot.addItem(self.here_std, ignoreBounds=True)
         self.here_sat = pg.ScatterPlotItem(size=st.marker_size * 1.3, pen=pg.mkPen(st.foreground, width=1.5))
         self.sat_plot.addItem(self.here_sat, ignoreBounds=True)
-        self.sat_legend.addItem(self.here_std, tr("ring: the current d_k and setting"))
+        self.sat_legend.addItem(self.here_std, tr("ring: the current d_k, scaling and T (curves: T = 1)"))
         for col, stretch in enumerate((5, 0, 5, 0, 3)):
             ci.layout.setColumnStretchFactor(col, stretch)
         for row, stretch in enumerate((5, 2, 3)):
@@ -617,8 +624,8 @@ class AttentionPanel(Panel):
         self._notes_timer.start()
 
     def _draw_saturation(self, scene: AttentionScene) -> None:
-        key = (self.values["temperature"], len(scene.keys))
-        if key != self._drawn_curves:  # the curves depend on T and the number of keys only
+        key = len(scene.keys)
+        if key != self._drawn_curves:  # the curves depend on the number of keys only
             x = np.log10(np.asarray(D_KS, dtype=float))
             for scaled, curves in scene.curves.items():
                 self.std_curves[scaled].setData(x, np.log10(curves.score_std))
