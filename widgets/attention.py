@@ -481,6 +481,7 @@ class AttentionPanel(Panel):
             never_widens(plot.titleLabel)
             self.plots[key] = plot
             self.maps[key] = Heatmap(view, st, cmap or pg.ColorMap([0, 1], [st.muted, st.series[0]]))
+        self.plots["mask"].setToolTip(tr("Click a cell to hide or show that key for that query"))
         for key, cmap in (("scores", scores_cmap), ("weights", weights_cmap)):
             bar = pg.ColorBarItem(colorMap=cmap, interactive=False, width=12, values=(0, 1))
             # not linked to the image (setImageItem would re-colour it): the images arrive as RGBA
@@ -495,9 +496,9 @@ class AttentionPanel(Panel):
         self._heads_shown = -1
         bottom = ci.addLayout(row=2, col=0, colspan=5)
         self.std_plot = bottom.addPlot(row=0, col=0)
-        st.style_plot(self.std_plot, tr("Spread of the scores"), tr("std of the logits"), "d_k")
+        st.style_plot(self.std_plot, tr("Score spread"), tr("std of the logits"), "d_k")
         self.sat_plot = bottom.addPlot(row=0, col=1)
-        st.style_plot(self.sat_plot, tr("Softmax saturation"), "", "d_k")
+        st.style_plot(self.sat_plot, tr("Saturation at T = 1"), "", "d_k")
         for plot in (self.std_plot, self.sat_plot):
             never_widens(plot.titleLabel)
             plot.getAxis("bottom").setLogMode(True)  # the curves carry log10 values; ticks read 10^k
@@ -517,8 +518,8 @@ class AttentionPanel(Panel):
                            False: pg.PlotCurveItem(pen=st.pen(st.series[0], style=dashed))}
         for curve in self.std_curves.values():
             self.std_plot.addItem(curve, ignoreBounds=True)
-        metrics = (("max_weight", tr("largest weight in a row")), ("entropy", tr("row entropy / log n")),
-                   ("jacobian_norm", tr("softmax Jacobian norm")))
+        metrics = (("max_weight", tr("largest weight")), ("entropy", tr("entropy / log n")),
+                   ("jacobian_norm", tr("Jacobian norm")))
         self.sat_curves: dict[tuple[str, bool], pg.PlotCurveItem] = {}
         for index, (metric, label) in enumerate(metrics):
             color = st.series[index + 2]
@@ -528,7 +529,7 @@ class AttentionPanel(Panel):
                 self.sat_curves[metric, scaled] = curve
             self.sat_legend.addItem(self.sat_curves[metric, True], label)
         self.metric_brushes = [pg.mkBrush(st.series[index + 2]) for index in range(len(metrics))]
-        self.sat_legend.addItem(pg.PlotDataItem(pen=st.pen(st.muted)), tr("solid: divided by sqrt(d_k)"))
+        self.sat_legend.addItem(pg.PlotDataItem(pen=st.pen(st.muted)), tr("solid: ÷ sqrt(d_k)"))
         self.sat_legend.addItem(pg.PlotDataItem(pen=st.pen(st.muted, style=dashed)), tr("dashed: raw q·k"))
         self.here_lines = [pg.InfiniteLine(angle=90, pen=pg.mkPen(st.foreground, width=1, style=Qt.DotLine))
                            for _ in range(2)]
@@ -539,7 +540,7 @@ class AttentionPanel(Panel):
         self.std_plot.addItem(self.here_std, ignoreBounds=True)
         self.here_sat = pg.ScatterPlotItem(size=st.marker_size * 1.3, pen=pg.mkPen(st.foreground, width=1.5))
         self.sat_plot.addItem(self.here_sat, ignoreBounds=True)
-        self.sat_legend.addItem(self.here_std, tr("ring: the current d_k, scaling and T (curves: T = 1)"))
+        self.sat_legend.addItem(self.here_std, tr("ring: current setting"))
         for col, stretch in enumerate((5, 0, 5, 0, 3)):
             ci.layout.setColumnStretchFactor(col, stretch)
         for row, stretch in enumerate((5, 2, 3)):
@@ -610,7 +611,7 @@ class AttentionPanel(Panel):
         which = tr("mean") if head == 0 else tr("head {h}").format(h=head)
         titles = {"scores": tr("Scores: {which}").format(which=which),
                   "weights": tr("Weights: {which}").format(which=which),
-                  "mask": tr("Mask (click to edit)")}
+                  "mask": tr("Mask")}
         for key, title in titles.items():
             if self.plots[key].titleLabel.text != title:
                 self.plots[key].setTitle(title)

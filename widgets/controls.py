@@ -183,6 +183,7 @@ class TextControl(ParamControl):
         self._value = value
         with QSignalBlocker(self.edit):
             self.edit.setText(value)
+            self.edit.setCursorPosition(0)  # a long text shows its beginning
 
 
 def make_control(param: Param, style: Style) -> ParamControl:
