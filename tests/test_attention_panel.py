@@ -55,7 +55,7 @@ def assert_draws_expected(panel):
     np.testing.assert_array_equal(np.isnan(drawn(panel, "mask")), ~mask)
     for index in range(result.weights.shape[0] + 1):
         matrix = result.mean_weights if index == 0 else result.weights[index - 1]
-        np.testing.assert_allclose(panel.head_cells[index][2].drawn, np.where(mask, matrix, np.nan), rtol=1e-12)
+        np.testing.assert_allclose(panel.mosaic.tiles[index], np.where(mask, matrix, np.nan), rtol=1e-12)
     assert panel.plots["weights"].getAxis("left").tokens == tuple(queries)
     assert panel.plots["weights"].getAxis("bottom").tokens == tuple(keys)
     return queries, keys, mask, result
@@ -76,7 +76,11 @@ def test_default_scene_draws_the_backend_result(panel):
     queries, keys, mask, result = assert_draws_expected(panel)
     assert len(keys) == 12 and keys[-2:] == (att.PAD, att.PAD) and queries == keys
     assert not mask[:, -2:].any() and mask[:, :-2].all()  # padding: the [PAD] columns are hidden
-    assert len(panel.heads_layout.items) == 2 * (4 + 1)  # a title and a heatmap per head, plus the mean
+    assert len(panel.mosaic.tiles) == 4 + 1 and [label.toPlainText() for label in panel.mosaic.labels] == [
+        "mean", "head 1", "head 2", "head 3", "head 4"]
+    image = panel.mosaic.image.image  # one image: five 12 x 12 tiles, 2-cell gaps, 4 rows of room for the names
+    assert image.shape == (16, 5 * 12 + 4 * 2, 4)
+    np.testing.assert_array_equal(image[4:, 12:14, 3], 0)  # the gap between tiles is transparent
     assert "√8" in panel.formula.text() and "12" in panel.formula.text()
     assert not panel.warning.isVisible()
     rgba = panel.maps["weights"].image.image
@@ -160,16 +164,17 @@ def test_unscaled_large_dk_saturates_and_the_marker_says_so(qtbot, panel):
 
 def test_clicking_a_small_heatmap_shows_that_head_large(qtbot, panel):
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
-        panel.head_cells[3][1].mouseClickEvent(_Click(panel.head_cells[3][1]))
+        panel.mosaic.view.mouseClickEvent(_Click(panel.mosaic.view, QPointF(3 * 14 + 6, 4 + 6)))  # inside tile 3
     assert panel.values["head"] == 3
     assert_draws_expected(panel)
     assert panel.plots["weights"].titleLabel.text == "Weights: head 3"
-    assert panel.head_cells[3][0].text.startswith("▶")
+    frame = panel.mosaic.frame.rect()
+    assert (frame.left(), frame.top(), frame.width()) == (3 * 14 - 0.5, 4 - 0.5, 13)
 
 
 class _Click:
-    def __init__(self, view):
-        self._pos = view.mapViewToScene(QPointF(0.5, 0.5))
+    def __init__(self, view, point):
+        self._pos = view.mapViewToScene(point)
 
     def button(self):
         return Qt.LeftButton
@@ -187,7 +192,7 @@ def test_fewer_heads_keep_the_shown_head_valid(qtbot, panel):
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
         type_into(qtbot, panel, "heads", "2")
     assert panel.values["heads"] == 2 and panel.values["head"] == 2
-    assert len(panel.heads_layout.items) == 2 * 3
+    assert len(panel.mosaic.tiles) == 3 and not panel.mosaic.labels[3].isVisible()
     assert_draws_expected(panel)
 
 

@@ -297,6 +297,7 @@ class TokenAxis(pg.AxisItem):
         super().__init__(orientation, showValues=False)
         self.style_ = style
         self.tokens: tuple[str, ...] = ()
+        self.upright = False
         self.setStyle(tickFont=style.font(0.9), tickLength=4)
         self.setPen(pg.mkPen(style.foreground))
         self.setTextPen(pg.mkPen(style.foreground))
@@ -306,36 +307,54 @@ class TokenAxis(pg.AxisItem):
         if tokens == self.tokens:
             return
         self.tokens = tokens
-        self.setTicks([[(i + 0.5, "") for i in range(len(tokens))]])
-        extent = max((self._metrics.horizontalAdvance(short(t)) for t in tokens), default=0) + 10
+        widest = max((self._metrics.horizontalAdvance(short(t)) for t in tokens), default=0)
+        line = self._metrics.height()
+        self.upright = self.orientation == "bottom" and widest > 1.3 * line  # single characters stay level
         if self.orientation == "left":
-            self.setWidth(int(extent))
+            self.setWidth(int(widest + 10))
         else:
-            self.setHeight(int(extent))
+            self.setHeight(int((widest if self.upright else line) + 10))
         self.picture = None
         self.update()
 
-    def drawPicture(self, p, axisSpec, tickSpecs, textSpecs):
-        super().drawPicture(p, axisSpec, tickSpecs, [])
-        if not self.tokens or len(tickSpecs) != len(self.tokens):
+    def paint(self, p, *args) -> None:
+        """The axis line, a tick per token and the labels, drawn directly (AxisItem's general tick
+        machinery costs ~0.5 ms per axis whenever the tokens or the view change)."""
+        view = self.linkedView()
+        if view is None or not self.tokens:
             return
+        left = self.orientation == "left"
+        rect = self.boundingRect()
+        edge = rect.right() if left else rect.top()
+        positions = []
+        for index in range(len(self.tokens)):
+            point = self.mapFromScene(view.mapViewToScene(QPointF(0.5, index + 0.5) if left else QPointF(index + 0.5, 0.5)))
+            positions.append(point.y() if left else point.x())
+        p.setPen(self.pen())
+        if left:
+            p.drawLine(QPointF(edge, min(positions) - 100), QPointF(edge, max(positions) + 100))
+        p.setClipRect(rect)
+        line = self._metrics.height()
+        cell = abs(positions[-1] - positions[0]) / (len(positions) - 1) if len(positions) > 1 else line
+        every = max(1, math.ceil((line if left or self.upright else 1.3 * line) / max(cell, 1e-9)))
+        for index, at in enumerate(positions):
+            if left:
+                p.drawLine(QPointF(edge - 4, at), QPointF(edge, at))
+            else:
+                p.drawLine(QPointF(at, edge), QPointF(at, edge + 4))
         p.setFont(self.style["tickFont"])
         p.setPen(self.textPen())
-        line = self._metrics.height()
-        left = self.orientation == "left"
-        positions = [(spec[1].y() if left else spec[1].x()) for spec in tickSpecs]
-        cell = abs(positions[-1] - positions[0]) / max(len(positions) - 1, 1) if len(positions) > 1 else line
-        every = max(1, math.ceil(line / max(cell, 1e-9)))
         for index in range(0, len(self.tokens), every):
             text, at = short(self.tokens[index]), positions[index]
             if left:
-                rect = QRectF(0, at - line / 2, self.width() - 6, line)
-                p.drawText(rect, int(Qt.AlignRight | Qt.AlignVCenter), text)
+                p.drawText(QRectF(0, at - line / 2, edge - 6, line), int(Qt.AlignRight | Qt.AlignVCenter), text)
+            elif not self.upright:
+                p.drawText(QRectF(at - 2 * line, edge + 5, 4 * line, line), int(Qt.AlignHCenter | Qt.AlignTop), text)
             else:
                 p.save()
-                p.translate(at, 6)
+                p.translate(at, edge + 6)
                 p.rotate(-90)
-                p.drawText(QRectF(-self.height() + 6, -line / 2, self.height() - 6, line),
+                p.drawText(QRectF(6 - rect.height(), -line / 2, rect.height() - 6, line),
                            int(Qt.AlignRight | Qt.AlignVCenter), text)
                 p.restore()
 
@@ -395,16 +414,8 @@ class Heatmap:
             self.shape = (rows, cols)
 
     def colours(self, values: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
-        """(rows, cols, 4) RGBA: the colour map from levels[0] to levels[1], transparent where NaN
-        (the hatching behind shows through). Mapped here, once, rather than by the image at paint time."""
-        lo, hi = levels
-        masked = np.isnan(values)
-        t = (values - lo) * (255.0 / (hi - lo)) + 0.5
-        np.clip(t, 0, 255.5, out=t, where=~masked)
-        index = np.where(masked, 0, t).astype(np.uint8)  # truncating t + 0.5: rounding to the nearest level
-        rgba = self.lut[index]
-        rgba[masked, 3] = 0
-        return rgba
+        """RGBA, transparent where masked: the hatching behind shows through."""
+        return colour_map(values, levels, self.lut, (0, 0, 0, 0))
 
     def cell_at(self, point: QPointF) -> tuple[int, int] | None:
         if self.shape is None:
@@ -412,6 +423,105 @@ class Heatmap:
         row, col = math.floor(point.y()), math.floor(point.x())
         if 0 <= row < self.shape[0] and 0 <= col < self.shape[1]:
             return row, col
+        return None
+
+
+def colour_map(values: np.ndarray, levels: tuple[float, float], lut: np.ndarray, masked_rgba) -> np.ndarray:
+    """(rows, cols, 4) uint8: ``values`` through the (256, 4) ``lut`` from levels[0] to levels[1];
+    NaN cells (masked) get ``masked_rgba``. Mapped here, once, not by the image item at paint time."""
+    lo, hi = levels
+    masked = np.isnan(values)
+    t = (values - lo) * (255.0 / (hi - lo)) + 0.5
+    np.clip(t, 0, 255.5, out=t, where=~masked)
+    index = np.where(masked, 0, t).astype(np.uint8)  # truncating t + 0.5: rounding to the nearest level
+    rgba = lut[index]
+    rgba[masked] = masked_rgba
+    return rgba
+
+
+class HeadMosaic:
+    """Every head's weights and their mean as tiles of one image (one item to paint, not one per
+    head), each tile named above it, a frame around the tile shown large; masked cells are grey."""
+
+    PER_ROW = 9
+
+    def __init__(self, view: pg.ViewBox, style, cmap: pg.ColorMap):
+        self.view, self.style_ = view, style
+        self.lut = cmap.getLookupTable(nPts=256, alpha=True)
+        grey = QColor(style.muted)
+        self.masked_rgba = (grey.red(), grey.green(), grey.blue(), 150)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        view.addItem(self.image, ignoreBounds=True)
+        self.frame = QGraphicsRectItem()
+        self.frame.setPen(pg.mkPen(style.foreground, width=2.5 if style.presentation else 1.5))
+        view.addItem(self.frame, ignoreBounds=True)
+        self.labels: list[pg.TextItem] = []
+        self.tiles: list[np.ndarray] = []  # what each tile shows, (n_q, n_k), NaN = masked
+        self.geometry: tuple | None = None  # (count, n_q, n_k, per_row, gap, headroom)
+        self.selected = -1
+
+    def _origin(self, index: int) -> tuple[float, float]:
+        _, n_q, n_k, per_row, gap, headroom = self.geometry
+        row, col = divmod(index, per_row)
+        return col * (n_k + gap), row * (n_q + headroom) + headroom
+
+    def show(self, matrices: list[np.ndarray], names: list[str], selected: int) -> None:
+        count, (n_q, n_k) = len(matrices), matrices[0].shape
+        per_row = min(count, self.PER_ROW)
+        geometry = (count, n_q, n_k, per_row, max(1, round(n_k / 5)), max(1, round(n_q / 3)))
+        if geometry != self.geometry:
+            self.geometry = geometry
+            self._lay_out(names)
+            self.selected = -1
+        changed = len(self.tiles) != count or not all(
+            np.array_equal(a, b, equal_nan=True) for a, b in zip(self.tiles, matrices))
+        if changed:
+            self.tiles = matrices
+            self._paint_tiles()
+        if selected != self.selected:
+            x, y = self._origin(selected)
+            self.frame.setRect(QRectF(x - 0.5, y - 0.5, n_k + 1, n_q + 1))
+            for index, label in enumerate(self.labels[:count]):
+                label.setColor(self.style_.foreground if index == selected else self.style_.muted)
+            self.selected = selected
+
+    def _lay_out(self, names: list[str]) -> None:
+        count, n_q, n_k, per_row, gap, headroom = self.geometry
+        rows = -(-count // per_row)
+        while len(self.labels) < count:
+            label = pg.TextItem(anchor=(0.5, 1.0))
+            label.setFont(self.style_.font(0.85))
+            self.view.addItem(label, ignoreBounds=True)
+            self.labels.append(label)
+        for index, label in enumerate(self.labels):
+            label.setVisible(index < count)
+            if index < count:
+                x, y = self._origin(index)
+                label.setText(names[index])
+                label.setPos(x + n_k / 2, y - headroom * 0.1)
+        width, height = per_row * n_k + (per_row - 1) * gap, rows * (n_q + headroom)
+        self.extent = (width, height)
+        self.view.setRange(xRange=(0, width), yRange=(0, height), padding=0.02)
+
+    def _paint_tiles(self) -> None:
+        count, n_q, n_k, per_row, gap, headroom = self.geometry
+        width, height = self.extent
+        canvas = np.zeros((height, width, 4), dtype=np.uint8)  # transparent between the tiles
+        for index, matrix in enumerate(self.tiles):
+            x, y = self._origin(index)
+            canvas[y: y + n_q, x: x + n_k] = colour_map(matrix, (0.0, 1.0), self.lut, self.masked_rgba)
+        self.image.setImage(canvas, autoLevels=False)
+        self.image.setRect(QRectF(0, 0, width, height))
+
+    def tile_at(self, point: QPointF) -> int | None:
+        """The index of the tile under ``point`` (view coordinates), or None."""
+        if self.geometry is None:
+            return None
+        count, n_q, n_k, per_row, gap, headroom = self.geometry
+        for index in range(count):
+            x, y = self._origin(index)
+            if x <= point.x() < x + n_k and y - headroom <= point.y() < y + n_q:
+                return index
         return None
 
 
@@ -423,11 +533,13 @@ class AttentionPanel(Panel):
     OPEN_GROUPS = ("Tokens", "Mask", "Model")
     BENCH_SWEEPS = {
         "temperature": (0.2, 5.0),
+        "seed": (0, 59),
+        "pad_to": (10, 24),
         "temperature (128 tokens, 8 heads)": {"param": "temperature", "sweep": (0.2, 5.0),
                                              "base": {"text": " ".join(f"w{i}" for i in range(120)), "pad_to": 128,
                                                       "d_model": 256, "heads": 8}},
     }
-    BENCH_BUDGETS_MS = {"temperature": 8.0}
+    BENCH_BUDGETS_MS = {"temperature": 8.0, "seed": 8.0, "pad_to": 8.0}  # the default scene
 
     compute = staticmethod(compute_scene)
 
@@ -490,10 +602,11 @@ class AttentionPanel(Panel):
             bar.axis.setWidth(int(st.point_size * 4))
             ci.addItem(bar, row=0, col=col_of_bar(key))
             setattr(self, f"{key}_bar", bar)
-        self.heads_layout = ci.addLayout(row=1, col=0, colspan=5)
-        self.heads_layout.setSpacing(4)
-        self.head_cells: list[tuple[pg.LabelItem, _ClickViewBox, Heatmap]] = []
-        self._heads_shown = -1
+        heads_view = _ClickViewBox(self._head_clicked)
+        heads_view.setAspectLocked(True)
+        heads_view.setToolTip(tr("Click to show this head in the large heatmaps"))
+        ci.addItem(heads_view, row=1, col=0, colspan=5)
+        self.mosaic = HeadMosaic(heads_view, st, weights_cmap)
         bottom = ci.addLayout(row=2, col=0, colspan=5)
         self.std_plot = bottom.addPlot(row=0, col=0)
         st.style_plot(self.std_plot, tr("Score spread"), tr("std of the logits"), "d_k")
@@ -557,38 +670,10 @@ class AttentionPanel(Panel):
         self._drawn_curves: tuple | None = None
         return box
 
-    def _ensure_head_cells(self, heads: int) -> None:
-        """One small heatmap per head plus the average; rebuilt only when the number of heads changes."""
-        if heads == self._heads_shown:
-            return
-        st = self.style_
-        while len(self.head_cells) < heads + 1:
-            index = len(self.head_cells)
-            label = pg.LabelItem("", color=st.foreground, size=f"{st.point_size * 0.9:.0f}pt")
-            never_widens(label)
-            view = _ClickViewBox(lambda _point, head=index: self.set_values({"head": head}))
-            view.setAspectLocked(True)
-            view.setToolTip(tr("Click to show this head in the large heatmaps"))
-            heatmap = Heatmap(view, st, pg.colormap.get("viridis"))
-            self.head_cells.append((label, view, heatmap))
-        for item in list(self.heads_layout.items):
-            self.heads_layout.removeItem(item)
-        per_row = min(heads + 1, 9)
-        for index in range(heads + 1):
-            label, view, _ = self.head_cells[index]
-            row, col = divmod(index, per_row)
-            self.heads_layout.addItem(label, row=2 * row, col=col)
-            self.heads_layout.addItem(view, row=2 * row + 1, col=col)
-        self._heads_shown = heads
-        self._selected_head = -1
-
-    def _mark_selected_head(self, head: int) -> None:
-        if head == getattr(self, "_selected_head", -1):
-            return
-        for index, (label, _, _) in enumerate(self.head_cells[: self._heads_shown + 1]):
-            name = tr("mean") if index == 0 else tr("head {h}").format(h=index)
-            label.setText(f"▶ {name}" if index == head else name, bold=index == head)
-        self._selected_head = head
+    def _head_clicked(self, point: QPointF) -> None:
+        index = self.mosaic.tile_at(point)
+        if index is not None:
+            self.set_values({"head": index})
 
     # ---- drawing ----------------------------------------------------------------------------------
     def draw(self, scene: AttentionScene) -> None:
@@ -615,11 +700,8 @@ class AttentionPanel(Panel):
         for key, title in titles.items():
             if self.plots[key].titleLabel.text != title:
                 self.plots[key].setTitle(title)
-        self._ensure_head_cells(heads)
-        for index in range(heads + 1):
-            matrix = r.mean_weights if index == 0 else r.weights[index - 1]
-            self.head_cells[index][2].show(np.where(hidden, np.nan, matrix), (0.0, 1.0))
-        self._mark_selected_head(head)
+        names = [tr("mean")] + [tr("head {h}").format(h=h) for h in range(1, heads + 1)]
+        self.mosaic.show([np.where(hidden, np.nan, m) for m in (r.mean_weights, *r.weights)], names, head)
         self._draw_saturation(scene)
         self._show_text(scene)
         self._notes_timer.start()
