@@ -192,6 +192,7 @@ def test_fewer_heads_keep_the_shown_head_valid(qtbot, panel):
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
         type_into(qtbot, panel, "heads", "2")
     assert panel.values["heads"] == 2 and panel.values["head"] == 2
+    assert panel.controls["head"].slider.maximum() == 2 and panel.controls["head"].slider.value() == 2
     assert len(panel.mosaic.tiles) == 3 and not panel.mosaic.labels[3].isVisible()
     assert_draws_expected(panel)
 

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer
+from PySide6.QtCore import QPointF, QRectF, QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -561,7 +561,8 @@ class AttentionPanel(Panel):
         self.formula = QLabel()
         self.formula.setObjectName("formula")
         self.formula.setFont(st.font(1.05))
-        self.readout = QLabel(tr("Hover a cell to read its query, key, score and weight"))
+        self.readout = QLabel(tr("Hatched cells are masked: score −∞, weight 0. Hover a cell to read its query, key, "
+                                 "score and weight."))
         self.readout.setObjectName("readout")
         self.readout.setStyleSheet(f"color: {st.muted};")
         self.warning = QLabel()
@@ -791,6 +792,8 @@ class AttentionPanel(Panel):
 
     def values_changed(self, names: list[str]) -> None:
         self.controls["query_text"].setEnabled(self.values["mode"] == "cross")
+        with QSignalBlocker(self.controls["head"].slider):  # the slider reaches the last head, no further
+            self.controls["head"].slider.setMaximum(self.values["heads"])
 
     def notes_html(self) -> str:
         """The notes, with the formula filled in with the current numbers."""
