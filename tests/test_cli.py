@@ -95,6 +95,28 @@ def test_attention_bad_input_on_the_command_line(tmp_path, settings, expected):
     assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
 
 
+def test_export_activations_preset_values_and_data(tmp_path):
+    out, data = tmp_path / "a.svg", tmp_path / "a.json"
+    result = run("export", "activations", "-o", str(out), "--set", "depth_activation=relu", "--set", "init=kaiming_normal",
+                 "--set", "depth=50", "--data", str(data), "--lang", "zh_CN")
+    assert result.returncode == 0, result.stderr
+    assert "激活函数" in out.read_text(encoding="utf-8")
+    written = json.loads(data.read_text(encoding="utf-8"))
+    assert len(written["result"]["flow"]["activation_std"]) == 50 and written["params"]["init"] == "kaiming_normal"
+
+
+@pytest.mark.parametrize("settings, expected", [
+    (["x_min=5", "x_max=1"], "x_min"),
+    (["depth=0"], "depth"),
+    (["init=orthogonal"], "init"),
+    (["swish_beta=nan"], "swish_beta"),
+])
+def test_activations_bad_input_on_the_command_line(tmp_path, settings, expected):
+    args = [arg for setting in settings for arg in ("--set", setting)]
+    result = run("export", "activations", "-o", str(tmp_path / "x.png"), *args, env={"QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
+
+
 def test_corrupt_scene_on_the_command_line(tmp_path):
     scene = tmp_path / "bad.json"
     scene.write_text("{oops")

@@ -11,6 +11,7 @@ PANELS: dict[str, str] = {
     "optimizers": "widgets.optimizers:OptimizersPanel",
     "floats": "widgets.floats:FloatsPanel",
     "attention": "widgets.attention:AttentionPanel",
+    "activations": "widgets.activations:ActivationsPanel",
 }
 
 

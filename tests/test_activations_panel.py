@@ -1,0 +1,207 @@
+"""The activations panel, driven through its real controls; asserts on what is drawn."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from widgets.activations import NAMES, PARAMS, ActivationsPanel, activation_params, gain_for, log10_clipped
+from workbench.compute import activations as act
+
+
+@pytest.fixture
+def panel(qtbot, style):
+    panel = ActivationsPanel(style)
+    qtbot.addWidget(panel)
+    panel.resize(1500, 950)
+    panel.show()
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.schedule()
+    return panel
+
+
+def drawn(curve):
+    x, y = curve.getData()
+    return np.asarray(x), np.asarray(y)
+
+
+def expected_flow(values):
+    name = values["depth_activation"]
+    return act.gradient_flow(name, values["init"], values["depth"], values["width"], batch=values["batch"],
+                             seed=values["seed"], gain=gain_for(values), std=values["init_std"], bias=values["bias"],
+                             residual=values["residual"], layer_norm=values["layer_norm"],
+                             **activation_params(name, values))
+
+
+def type_into(qtbot, panel, name, text):
+    edit = panel.controls[name].edit
+    edit.setFocus()
+    edit.selectAll()
+    qtbot.keyClicks(edit, text)
+    qtbot.keyClick(edit, Qt.Key_Return)
+
+
+def test_default_curves_are_the_backend_curves(panel):
+    v = panel.values
+    for name in ("sigmoid", "tanh", "relu"):
+        x = np.linspace(v["x_min"], v["x_max"], 801)
+        expected = act.evaluate(name, x)
+        for kind in ("y", "dy"):
+            xs, ys = drawn(panel.lines[name, kind])
+            np.testing.assert_array_equal(xs, x)
+            np.testing.assert_array_equal(ys, getattr(expected, kind))
+            assert panel.lines[name, kind].isVisible()
+        assert not panel.lines[name, "d2y"].isVisible()
+    assert not panel.lines["gelu", "y"].isVisible()
+    assert len(panel.curve_legend.items) == 3
+
+
+def test_a_parameter_slider_redraws_its_curve(qtbot, panel):
+    panel.controls["show_leaky_relu"].check.click()
+    qtbot.waitUntil(lambda: panel.lines["leaky_relu", "y"].isVisible(), timeout=5000)
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        type_into(qtbot, panel, "negative_slope", "0.3")
+    xs, ys = drawn(panel.lines["leaky_relu", "y"])
+    np.testing.assert_allclose(ys, np.where(xs > 0, xs, 0.3 * xs))
+    _, dys = drawn(panel.lines["leaky_relu", "dy"])
+    assert dys[0] == pytest.approx(0.3)
+
+
+def test_dragging_the_probe_reads_every_curve(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.probe_line.setValue(-2.0)
+    assert panel.values["probe_x"] == -2.0
+    text = panel.readout.text()
+    s = act.evaluate("sigmoid", np.array([-2.0]))
+    assert f"f = {s.y[0]:.4g}" in text and f"f′ = {s.dy[0]:.4g}" in text and "x = -2" in text
+    xs, ys = panel.probe_dots.getData()
+    assert set(np.round(xs, 9)) == {-2.0} and len(ys) == 6  # f and f' of three curves
+
+
+def test_saturation_bands_follow_the_depth_activation(qtbot, panel):
+    bands = [b.getRegion() for b in panel.bands if b.isVisible()]
+    sat = act.properties("sigmoid", threshold=0.01).saturation  # beyond |x| ~ 4.6 at the default x range
+    assert len(bands) == len([s for s in sat if min(s[1], 6) > max(s[0], -6)])
+    combo = panel.controls["depth_activation"].combo
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        combo.setCurrentIndex(combo.findData("relu"))
+    visible = [(b.getRegion(), label.toPlainText()) for b, label in zip(panel.bands, panel.band_labels) if b.isVisible()]
+    assert len(visible) == 1
+    (lo, hi), text = visible[0]
+    assert lo == pytest.approx(-6.0) and hi == pytest.approx(0.0, abs=0.02) and "dead" in text
+
+
+def test_depth_view_is_the_backend_gradient_flow(panel):
+    flow = expected_flow(panel.values)
+    for key, curve in panel.depth_curves.items():
+        xs, ys = drawn(curve)
+        np.testing.assert_array_equal(xs, np.arange(1, 21))
+        np.testing.assert_allclose(ys, log10_clipped(getattr(flow, key)))
+    _, last = drawn(panel.hist_curves[2])
+    np.testing.assert_allclose(last, flow.histograms[-1] / flow.histograms[-1].sum())
+    assert panel.hist_legend.items[2][1].text == "layer 20"
+
+
+def test_xavier_fades_and_he_holds_a_relu_signal(qtbot, panel):
+    stds = {}
+    for key in ("relu_xavier", "relu_he"):
+        with qtbot.waitSignal(panel.drawn, timeout=10_000):
+            panel.apply_preset(key)
+        _, ys = drawn(panel.depth_curves["activation_std"])
+        stds[key] = ys
+    assert stds["relu_xavier"][-1] < stds["relu_xavier"][0] - 5  # log10: more than 5 decades lost over 50 layers
+    assert abs(stds["relu_he"][-1] - stds["relu_he"][0]) < 1
+
+
+def test_sigmoid_gradient_vanishes_through_ten_layers(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.apply_preset("sigmoid_vanishing")
+    _, product = drawn(panel.depth_curves["derivative_product"])
+    assert product[-1] <= 10 * math.log10(0.25) + 1e-9  # at most 0.25 per layer
+    _, grads = drawn(panel.depth_curves["grad_norm"])
+    assert grads[0] < grads[-1] - 3  # the first layer's gradient is thousands of times smaller
+
+
+def test_softmax_bars_and_jacobian(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        type_into(qtbot, panel, "temperature", "0.5")
+    logits = np.array([panel.values[f"logit_{i}"] for i in range(1, 6)])
+    expected = act.softmax(logits, 0.5)
+    np.testing.assert_allclose(panel.bars.opts["height"], expected.probabilities)
+    np.testing.assert_allclose(panel.jac_image.image, expected.jacobian)
+    assert panel.jac_texts[0][0].toPlainText() == f"{expected.jacobian[0, 0]:.2f}"
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"x_min": 7.0}, "must be less than x_max"),
+    ({"x_min": "nan"}, "x from"),
+    ({"depth": 0}, "Depth"),
+    ({"depth": 101}, "Depth"),
+    ({"width": 1000}, "Width"),
+    ({"init": "orthogonal"}, "init"),
+    ({"depth_activation": "swishy"}, "depth_activation"),
+    ({"swish_beta": "inf"}, "Swish beta"),
+    ({"probe_x": 40.0}, "outside the x range"),
+])
+def test_bad_input_is_refused_and_nothing_changes(panel, changes, words):
+    before = dict(panel.values)
+    messages = []
+    panel.message.connect(lambda text, error: messages.append(text))
+    assert not panel.set_values(changes)
+    assert panel.values == before
+    assert any(words in m for m in messages)
+
+
+@pytest.mark.parametrize("name", list(NAMES))
+def test_every_activation_drives_the_depth_view(qtbot, panel, name):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"depth_activation": name, "softplus_threshold": 5.0})
+    assert panel.result.focus == name
+    np.testing.assert_allclose(drawn(panel.depth_curves["grad_norm"])[1],
+                               log10_clipped(expected_flow(panel.values).grad_norm))
+
+
+def test_bands_cover_a_wide_view(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"x_min": -30.0, "x_max": 30.0})
+    regions = sorted(b.getRegion() for b in panel.bands if b.isVisible())
+    assert regions[0][0] == pytest.approx(-30.0) and regions[-1][1] == pytest.approx(30.0)
+
+
+def test_a_narrower_range_pulls_the_probe_inside(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"x_max": 0.5})
+    assert panel.values["probe_x"] == 0.5
+
+
+def test_exploding_network_is_shown_without_nan_or_warnings(qtbot, panel):
+    messages = []
+    panel.message.connect(lambda text, error: messages.append(text))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with qtbot.waitSignal(panel.drawn, timeout=30_000):
+            panel.set_values({"depth_activation": "relu", "init": "normal", "init_std": 10.0, "depth": 100,
+                              "width": 512})
+    for curve in panel.depth_curves.values():
+        assert np.all(np.isfinite(drawn(curve)[1]))
+    assert np.all(np.isfinite(panel.result.flow.grad_norm) | np.isposinf(panel.result.flow.grad_norm))
+
+
+def test_notes_show_the_init_numbers(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.apply_preset("relu_he")
+    panel.refresh_notes()
+    text = panel.notes.toPlainText()
+    assert f"{math.sqrt(2) / math.sqrt(128):.4g}" in text and "{" not in text
+
+
+@pytest.mark.parametrize("key", list(PARAMS.presets))
+def test_every_preset_draws(qtbot, panel, key):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.apply_preset(key)
+    shown = [n for n in NAMES if panel.values[f"show_{n}"]]
+    for name in shown:
+        assert panel.lines[name, "y"].isVisible()
+    assert np.all(np.isfinite(drawn(panel.depth_curves["grad_norm"])[1]))
