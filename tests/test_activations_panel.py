@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from widgets.activations import NAMES, PARAMS, ActivationsPanel, activation_params, gain_for, log10_clipped
+from widgets.activations import NAMES, PARAMS, ActivationsPanel, activation_params, gain_for, log10_clipped, plot_floor
 from workbench.compute import activations as act
 
 
@@ -95,10 +95,11 @@ def test_saturation_bands_follow_the_depth_activation(qtbot, panel):
 
 def test_depth_view_is_the_backend_gradient_flow(panel):
     flow = expected_flow(panel.values)
+    floor = plot_floor(*(getattr(flow, key) for key in panel.depth_curves))
     for key, curve in panel.depth_curves.items():
         xs, ys = drawn(curve)
         np.testing.assert_array_equal(xs, np.arange(1, 21))
-        np.testing.assert_allclose(ys, log10_clipped(getattr(flow, key)))
+        np.testing.assert_allclose(ys, log10_clipped(getattr(flow, key), floor))
     _, last = drawn(panel.hist_curves[2])
     np.testing.assert_allclose(last, flow.histograms[-1] / flow.histograms[-1].sum())
     assert panel.hist_legend.items[2][1].text == "layer 20"
@@ -122,6 +123,20 @@ def test_sigmoid_gradient_vanishes_through_ten_layers(qtbot, panel):
     assert product[-1] <= 10 * math.log10(0.25) + 1e-9  # at most 0.25 per layer
     _, grads = drawn(panel.depth_curves["grad_norm"])
     assert grads[0] < grads[-1] - 3  # the first layer's gradient is thousands of times smaller
+
+
+def test_dying_relu_has_dead_units_and_leaky_relu_has_none(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.apply_preset("dying_relu")
+    assert "100% dead" in panel.depth_note.toPlainText() and panel.result.flow.grad_norm[0] == 0
+    assert "bottom edge" in panel.depth_note.toPlainText()
+    flow = panel.result.flow
+    floor = plot_floor(*(getattr(flow, key) for key in panel.depth_curves))
+    _, grads = drawn(panel.depth_curves["grad_norm"])
+    assert grads[0] == math.log10(floor) < grads[-1]  # the zero gradient sits on the floor, a decade below the rest
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.apply_preset("leaky_rescue")
+    assert "0% dead" in panel.depth_note.toPlainText() and panel.result.flow.grad_norm[0] > 1e-3
 
 
 def test_softmax_bars_and_jacobian(qtbot, panel):
@@ -159,8 +174,9 @@ def test_every_activation_drives_the_depth_view(qtbot, panel, name):
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
         panel.set_values({"depth_activation": name, "softplus_threshold": 5.0})
     assert panel.result.focus == name
-    np.testing.assert_allclose(drawn(panel.depth_curves["grad_norm"])[1],
-                               log10_clipped(expected_flow(panel.values).grad_norm))
+    flow = expected_flow(panel.values)
+    floor = plot_floor(*(getattr(flow, key) for key in panel.depth_curves))
+    np.testing.assert_allclose(drawn(panel.depth_curves["grad_norm"])[1], log10_clipped(flow.grad_norm, floor))
 
 
 def test_bands_cover_a_wide_view(qtbot, panel):

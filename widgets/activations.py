@@ -137,13 +137,15 @@ PRESETS = [
            _only("relu", depth_activation="relu", init="xavier_normal", depth=50)),
     Preset("relu_he", "ReLU + He at 50 layers: the signal holds", "ReLU + He，50 层：信号保持",
            _only("relu", depth_activation="relu", init="kaiming_normal", depth=50)),
-    Preset("tanh_xavier", "Tanh + Xavier", "Tanh + Xavier",
+    Preset("tanh_xavier", "Tanh + Xavier with gain 5/3: the signal holds", "Tanh + Xavier，gain 5/3：信号保持",
            _only("tanh", depth_activation="tanh", init="xavier_uniform", gain_mode="recommended", depth=30)),
     Preset("dying_relu", "Dying ReLU: a large negative bias", "ReLU 死亡：很大的负偏置",
-           _only("relu", "leaky_relu", depth_activation="relu", init="kaiming_normal", bias=-2.0, depth=20)),
-    Preset("leaky_rescue", "Leaky ReLU with the same bias keeps a gradient", "同样偏置下 Leaky ReLU 仍有梯度",
-           _only("relu", "leaky_relu", depth_activation="leaky_relu", negative_slope=0.1, init="kaiming_normal",
-                 bias=-2.0, depth=20)),
+           _only("relu", "leaky_relu", depth_activation="relu", negative_slope=0.3, init="kaiming_normal", bias=-2.0,
+                 depth=10)),
+    Preset("leaky_rescue", "Leaky ReLU, same bias: no unit dies, the gradient gets through",
+           "同样偏置下的 Leaky ReLU：没有单元死亡，梯度能传回",
+           _only("relu", "leaky_relu", depth_activation="leaky_relu", negative_slope=0.3, init="kaiming_normal",
+                 bias=-2.0, depth=10)),
     Preset("residual_rescue", "Residual connections rescue a deep sigmoid net", "残差连接拯救深层 sigmoid 网络",
            _only("sigmoid", depth_activation="sigmoid", init="xavier_uniform", depth=50, residual=True)),
     Preset("softmax_sharp", "Softmax at T = 0.2: nearly one-hot, tiny Jacobian", "T = 0.2 的 softmax：接近 one-hot，雅可比很小",
@@ -224,6 +226,14 @@ def compute_scene(values: Mapping[str, Any]) -> ActivationsScene:
 def log10_clipped(values: np.ndarray, floor: float = 1e-30) -> np.ndarray:
     """log10 for a log axis: zeros sit at the floor, infinities (overflow) at 1/floor."""
     return np.log10(np.clip(np.nan_to_num(values, nan=floor, posinf=1 / floor), floor, 1 / floor))
+
+
+def plot_floor(*series: np.ndarray) -> float:
+    """Where exact zeros are drawn on a log axis: a decade below the smallest positive value."""
+    positive = np.concatenate([s[np.isfinite(s) & (s > 0)] for s in series])
+    if not positive.size:
+        return 1e-30
+    return max(10.0 ** (math.floor(math.log10(float(positive.min()))) - 1), 1e-300)
 
 
 def snapped_range(lo: float, hi: float) -> tuple[float, float]:
@@ -331,6 +341,10 @@ class ActivationsPanel(Panel):
             self.depth_plot.addItem(curve, ignoreBounds=True)
             self.depth_legend.addItem(curve, label)
             self.depth_curves[key] = curve
+        self.depth_note = pg.TextItem(color=st.foreground, anchor=(0, 0))  # fixed in the corner, whatever the range
+        self.depth_note.setFont(st.font(0.85))
+        self.depth_note.setParentItem(self.depth_plot.vb)
+        self.depth_note.setPos(6, 2)
         self.hist_plot = ci.addPlot(row=1, col=1)
         st.style_plot(self.hist_plot, tr("Activations of the first, middle and last layer"), tr("share"), "h")
         self.hist_legend = pg.LegendItem(**legend_style)
@@ -486,14 +500,22 @@ class ActivationsPanel(Panel):
             return
         layers = np.arange(1, len(flow.activation_std) + 1, dtype=float)
         ys = []
-        for key, curve in self.depth_curves.items():
-            y = log10_clipped(getattr(flow, key))
+        series = [getattr(flow, key) for key in self.depth_curves]
+        floor = plot_floor(*series)
+        for curve, values in zip(self.depth_curves.values(), series):
+            y = log10_clipped(values, floor)
             curve.setData(layers, y, skipFiniteCheck=True)
             ys.append(y)
+        zeros = any(np.any(values == 0) for values in series)
         lo, hi = min(float(y.min()) for y in ys), max(float(y.max()) for y in ys)
         self.depth_plot.setRange(xRange=(1, max(layers[-1], 2)), yRange=(math.floor(lo - 0.1), math.ceil(hi + 0.1)),
                                  padding=0.02)
         depth = len(layers)
+        note = tr("last layer: {dead} dead, {saturated} saturated").format(
+            dead=f"{flow.dead_fraction[-1]:.0%}", saturated=f"{flow.saturated_fraction[-1]:.0%}")
+        if zeros:
+            note += "\n" + tr("exactly 0 is drawn on the bottom edge")
+        self.depth_note.setText(note)
         chosen = sorted({0, (depth - 1) // 2, depth - 1})
         labels = []
         for curve, layer in zip(self.hist_curves, chosen + [None] * (3 - len(chosen))):
