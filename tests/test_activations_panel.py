@@ -46,7 +46,7 @@ def type_into(qtbot, panel, name, text):
 def test_default_curves_are_the_backend_curves(panel):
     v = panel.values
     for name in ("sigmoid", "tanh", "relu"):
-        x = np.linspace(v["x_min"], v["x_max"], 801)
+        x = np.linspace(v["x_min"], v["x_max"], 401)
         expected = act.evaluate(name, x)
         for kind in ("y", "dy"):
             xs, ys = drawn(panel.lines[name, kind])

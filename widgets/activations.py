@@ -40,7 +40,7 @@ ACTIVATION_PARAMS = {  # activation -> {backend keyword: panel parameter}
     "softplus": {"beta": "softplus_beta", "threshold": "softplus_threshold"},
 }
 LOGITS = 5
-GRID_POINTS = 801
+GRID_POINTS = 401
 SATURATED = 0.01  # |f'| below this counts as saturated
 
 

@@ -714,7 +714,7 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 
 _DRAWS: OrderedDict[tuple, _Draws] = OrderedDict()
-_DRAWS_BUDGET = 128 * 2 ** 20  # bytes; a bigger network is drawn afresh every time
+_DRAWS_BUDGET = 48 * 2 ** 20  # bytes; a bigger network is drawn afresh every time
 _DRAWS_LOCK = threading.Lock()
 
 
