@@ -19,7 +19,8 @@ def panel(qtbot, style):
     panel.show()
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
         panel.schedule()
-    return panel
+    yield panel
+    panel.retire()  # never garbage-collected: see Panel.retire
 
 
 def drawn(curve):
@@ -67,6 +68,14 @@ def test_a_parameter_slider_redraws_its_curve(qtbot, panel):
     np.testing.assert_allclose(ys, np.where(xs > 0, xs, 0.3 * xs))
     _, dys = drawn(panel.lines["leaky_relu", "dy"])
     assert dys[0] == pytest.approx(0.3)
+
+
+def test_relu_dead_zone_is_marked_on_its_curve(panel):
+    mark = panel.dead_marks["relu"]
+    assert mark.isVisible() and not panel.dead_marks["sigmoid"].isVisible()
+    xs, ys = drawn(mark)
+    assert np.all(ys[xs < -1e-9] == 0) and np.all(np.isnan(ys[xs > 1e-9]))
+    assert len(set(panel.colors.values())) == len(NAMES)  # every activation its own colour
 
 
 def test_dragging_the_probe_reads_every_curve(qtbot, panel):

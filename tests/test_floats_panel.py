@@ -16,7 +16,8 @@ def panel(qtbot, style):
     panel.show()
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
         panel.schedule()
-    return panel
+    yield panel
+    panel.retire()  # never garbage-collected: see Panel.retire
 
 
 def enter(qtbot, panel, text):

@@ -40,6 +40,11 @@ ACTIVATION_PARAMS = {  # activation -> {backend keyword: panel parameter}
     "softplus": {"beta": "softplus_beta", "threshold": "softplus_threshold"},
 }
 LOGITS = 5
+# One colour per activation, all 14 distinct: Okabe-Ito first, then Tableau's remaining hues.
+CURVE_COLORS_LIGHT = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#8C564B",
+                      "#9467BD", "#7F7F7F", "#BCBD22", "#17BECF", "#D62728", "#1F3A93")
+CURVE_COLORS_DARK = ("#56B4E9", "#FF7F3F", "#2BD19A", "#E59ACB", "#F0C000", "#9AD8FF", "#FFFFFF", "#C49A85",
+                     "#C5A3FF", "#B0B0B0", "#DADB5C", "#5FE3F0", "#FF6B6B", "#7FA8FF")
 GRID_POINTS = 401
 SATURATED = 0.01  # |f'| below this counts as saturated
 
@@ -236,6 +241,15 @@ def plot_floor(*series: np.ndarray) -> float:
     return max(10.0 ** (math.floor(math.log10(float(positive.min()))) - 1), 1e-300)
 
 
+def dead_zone(dy: np.ndarray) -> np.ndarray | None:
+    """Mask of the grid points inside a stretch (two or more points in a row) where f' is exactly
+    0, or None when there is none."""
+    zero = dy == 0
+    inside = zero & (np.roll(zero, 1) | np.roll(zero, -1))
+    inside[0], inside[-1] = zero[0] and zero[1], zero[-1] and zero[-2]
+    return inside if inside.any() else None
+
+
 def snapped_range(lo: float, hi: float) -> tuple[float, float]:
     """[lo, hi] widened to whole steps of 1, 2 or 5 x 10^k (about five per range) plus a margin: the
     y axis then keeps its labels while a drag changes the curves only a little."""
@@ -288,7 +302,7 @@ class ActivationsPanel(Panel):
         self.canvas.scene().setItemIndexMethod(QGraphicsScene.NoIndex)
         column.addWidget(self.canvas, 1)
         ci = self.canvas.ci
-        self.colors = {name: st.series[i % len(st.series)] for i, name in enumerate(NAMES)}
+        self.colors = dict(zip(NAMES, CURVE_COLORS_DARK if st.dark else CURVE_COLORS_LIGHT))
         # curves
         self.curve_plot = ci.addPlot(row=0, col=0, colspan=2)
         st.style_plot(self.curve_plot, tr("Activation functions and their derivatives"), "f(x)", "x")
@@ -313,6 +327,14 @@ class ActivationsPanel(Panel):
                 curve = pg.PlotCurveItem(pen=st.pen(color, width, style))
                 self.curve_plot.addItem(curve, ignoreBounds=True)
                 self.lines[name, kind] = curve
+        self.dead_marks: dict[str, pg.PlotCurveItem] = {}
+        for name in NAMES:  # a wide translucent stroke over any stretch where f' is exactly 0
+            color = QColor(self.colors[name])
+            color.setAlpha(90)
+            mark = pg.PlotCurveItem(pen=pg.mkPen(color, width=st.line_width * 4), connect="finite")
+            mark.setToolTip(tr("{name}: dead zone, f′ = 0").format(name=pick(*NAMES[name])))
+            self.curve_plot.addItem(mark, ignoreBounds=True)
+            self.dead_marks[name] = mark
         self.curve_legend = pg.LegendItem(offset=(6, 6), labelTextColor=st.foreground,
                                           labelTextSize=f"{st.point_size * 0.9:.0f}pt", brush=pg.mkBrush(st.background),
                                           pen=pg.mkPen(st.muted))
@@ -442,6 +464,12 @@ class ActivationsPanel(Panel):
         else:
             self.curve_plot.setRange(xRange=(v["x_min"], v["x_max"]), padding=0)
         self.curve_plot.vb.prepareForPaint()  # apply the new view now, not in a second paint
+        for name, mark in self.dead_marks.items():
+            curves = scene.curves.get(name)
+            dead = dead_zone(curves.dy) if curves is not None else None
+            mark.setVisible(dead is not None)
+            if dead is not None:
+                mark.setData(curves.x, np.where(dead, curves.y, np.nan))
         self._draw_bands(scene)
         names = list(scene.curves)
         if names != self._legend_names:

@@ -27,6 +27,7 @@ from workbench.i18n import language, pick, tr
 from workbench.params import ParamError, ParamSet
 
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-compute")
+RETIRED: list["Panel"] = []  # panels taken out of use, kept referenced until the process ends (see Panel.retire)
 INLINE_COMPUTE_MS = 5.0  # computes that took less run on the GUI thread; longer ones on the worker
 
 
@@ -177,6 +178,15 @@ class Panel(QWidget):
             self.splitter.setSizes([controls, max(self.splitter.width() - controls - notes, 1), notes])
 
     _split_once = False
+
+    def retire(self) -> None:
+        """Take the panel out of use for good (its window closes or is rebuilt): its result is
+        dropped, but the Python object stays referenced until the process ends. Letting the garbage
+        collector destroy pyqtgraph view boxes and items whose Qt side is already deleted can crash
+        the process (a known pyqtgraph / Qt-binding problem: mantidproject/mantidimaging#894,
+        #3086); a retired panel keeps only its small Python shell."""
+        self.result = None
+        RETIRED.append(self)
 
     def set_notes_visible(self, visible: bool) -> None:
         self.notes.setVisible(visible)

@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         for name, panel in self.panels.items():
             self.saved_values[name] = dict(panel.values)
             self.stack.removeWidget(panel)
+            panel.retire()
             panel.deleteLater()
         self.panels = {}
         self.setWindowTitle(tr("Deep-learning workbench"))
@@ -238,6 +239,8 @@ class MainWindow(QMainWindow):
             self.store.setValue("font_scale", self.style_.font_scale)
             self.store.setValue("notes", "true" if self.show_notes else "false")
             self.store.sync()
+        for panel in self.panels.values():
+            panel.retire()
         super().closeEvent(event)
 
     def about(self) -> None:
