@@ -270,7 +270,8 @@ class ActivationsPanel(Panel):
                                               "base": {"show_leaky_relu": True}},
         "x_max": (2.0, 12.0),
         "probe_x": (-5.0, 5.0),
-        "seed (depth view)": {"param": "seed", "sweep": (0, 59)},
+        "seed (depth view)": {"param": "seed", "sweep": (0, 59)},  # new random weights on every change
+        "bias (depth view)": {"param": "bias", "sweep": (-1.0, 1.0)},  # the same weights, a new forward/backward
     }
     BENCH_BUDGETS_MS = {"negative_slope (Leaky ReLU shown)": 8.0, "x_max": 8.0, "probe_x": 8.0}
 
