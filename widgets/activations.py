@@ -564,9 +564,9 @@ class ActivationsPanel(Panel):
         edges = flow.histogram_edges[chosen]
         edges = edges[np.isfinite(edges)]
         shares = flow.histograms[chosen] / np.maximum(flow.histograms[chosen].sum(axis=1, keepdims=True), 1)
-        if edges.size:
-            self.hist_plot.setRange(xRange=(float(edges.min()), float(edges.max())),
-                                    yRange=(0, float(shares.max()) * 1.1 or 1.0), padding=0.02)
+        if edges.size:  # snapped, so a new seed or bias re-labels the axes only now and then
+            self.hist_plot.setRange(xRange=snapped_range(float(edges.min()), float(edges.max())),
+                                    yRange=(0, snapped_range(0.0, float(shares.max()) or 1.0)[1]), padding=0)
         self.hist_plot.vb.prepareForPaint()
         self.depth_plot.vb.prepareForPaint()
         problems = []
