@@ -117,6 +117,17 @@ def test_activations_bad_input_on_the_command_line(tmp_path, settings, expected)
     assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
 
 
+def test_export_receptive_field_preset_and_bad_layers(tmp_path):
+    out = tmp_path / "rf.png"
+    result = run("export", "receptive_field", "-o", str(out), "--scale", "1", "--set", "layers=conv k=3 p=1; maxpool k=2 s=2",
+                 "--set", "input_size=32", "--set", "layer=2", "--set", "unit_x=3", "--set", "unit_y=3")
+    assert result.returncode == 0, result.stderr
+    assert QImage(str(out)).width() == 1280
+    bad = run("export", "receptive_field", "-o", str(out), "--set", "layers=conv k=3 s=0",
+              env={"QT_QPA_PLATFORM": "offscreen"})
+    assert bad.returncode == 2 and "stride" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_corrupt_scene_on_the_command_line(tmp_path):
     scene = tmp_path / "bad.json"
     scene.write_text("{oops")

@@ -14,6 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from widgets.items import never_widens
 from widgets.panel import Panel
 from workbench.compute import attention as att
 from workbench.i18n import pick, tr
@@ -263,19 +264,6 @@ def compute_scene(values: Mapping[str, Any]) -> AttentionScene:
                           temperature=values["temperature"])
     full = np.ones((len(queries), len(keys)), dtype=bool) if mask is None else mask
     return AttentionScene(tuple(queries), tuple(keys), full, result, d_k, curves, here)
-
-
-def never_widens(label: pg.LabelItem) -> None:
-    """A label whose text sets its row's height but no minimum width: a long title in a narrow
-    window overhangs its plot instead of pushing the figure wider than the window."""
-    update = label.updateMin
-
-    def update_min():
-        update()
-        label.setMinimumWidth(0)
-        label._sizeHint[Qt.SizeHint.MinimumSize] = (0, label._sizeHint[Qt.SizeHint.MinimumSize][1])
-    label.updateMin = update_min
-    update_min()
 
 
 def set_bar_levels(bar: pg.ColorBarItem, levels: tuple[float, float]) -> None:

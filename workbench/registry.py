@@ -12,6 +12,7 @@ PANELS: dict[str, str] = {
     "floats": "widgets.floats:FloatsPanel",
     "attention": "widgets.attention:AttentionPanel",
     "activations": "widgets.activations:ActivationsPanel",
+    "receptive_field": "widgets.receptive_field:ReceptiveFieldPanel",
 }
 
 
