@@ -317,6 +317,39 @@ def test_random_weights_are_seeded():
     assert not np.array_equal(a.gradient, effective_rf(layers, 48, "uniform").gradient)
 
 
+@pytest.mark.parametrize("name", ["alexnet", "dilated", *CUSTOM])
+@pytest.mark.parametrize("weights,relu", [("uniform", False), ("random", False), ("random", True)])
+def test_effective_field_equals_torch_autograd_with_real_max_pools(name, weights, relu):
+    """The numpy forward/backward against torch.nn modules (real MaxPool2d, AvgPool2d, ReLU) on the
+    same inputs and weights."""
+    layers = PRESETS.get(name) or CUSTOM[name]
+    size = 67 if name == "alexnet" else 40
+    ours = effective_rf(layers, size, weights, relu=relu, seed=5)
+    rng = np.random.default_rng([5, 0])
+    images = (rng.standard_normal((rfm.RELU_SAMPLES, 1, size, size)) if relu
+              else 1.0 + rfm._INPUT_NOISE * rng.uniform(0.0, 1.0, (1, 1, size, size)))
+    total = np.zeros((size, size))
+    for image in images:
+        x = torch.from_numpy(image[None]).requires_grad_(True)
+        y = x
+        for i, layer in enumerate(layers):
+            k, s_, p, d = layer.kernel, layer.stride, layer.padding, layer.dilation
+            if layer.kind == "conv":
+                conv = torch.nn.Conv2d(1, 1, k, s_, p, d, bias=False, dtype=torch.float64)
+                with torch.no_grad():
+                    conv.weight.copy_(torch.from_numpy(rfm._kernel(layer, weights, 5, i)))
+                y = conv(y)
+                y = torch.relu(y) if relu else y
+            elif layer.kind == "maxpool":
+                y = torch.nn.MaxPool2d(k, s_, p, d)(y)
+            else:
+                y = torch.nn.AvgPool2d(k, s_, p)(y)
+        c = (y.shape[-1] - 1) // 2
+        y[0, 0, c, c].backward()
+        total += np.abs(x.grad[0, 0].numpy())
+    np.testing.assert_allclose(ours.gradient, total / total.max(), rtol=1e-10, atol=1e-14)
+
+
 def test_relu_gates_paths_on_zero_mean_inputs_against_torch():
     layers = PRESETS["vgg16"][:7]  # up to conv3_1, with two max pools
     result = effective_rf(layers, 64, "random", relu=True, seed=3)

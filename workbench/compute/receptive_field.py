@@ -1,8 +1,8 @@
 """Receptive fields of convolution and pooling stacks: the theoretical field layer by layer, the
 input pixels one unit sees, and the effective field measured by autograd.
 
-Qt-free; numpy + stdlib at import. torch is imported only inside :func:`effective_rf` (and so by
-:func:`stacked_convs`), so that the app starts without it.
+Qt-free and torch-free: numpy + stdlib. The effective field is backpropagated here, layer by
+layer as torch does it; the tests check it against torch autograd through torch.nn layers.
 
 Coordinates are along one axis of a square input: pixel indices 0 .. input_size - 1, pixel
 centres at the integers. Every kernel is square and acts the same on both axes.
@@ -24,8 +24,8 @@ first unit it reads, so it is an integer sum. A dilated kernel, or a stride larg
 below, leaves holes inside the range (pixels no path reaches); the range is the span, as autograd
 shows it: the smallest and largest pixel with a non-zero gradient.
 
-Effective field (Luo et al. 2016): :func:`effective_rf` runs the stack in torch, one channel per
-layer, and takes the gradient of one output unit with respect to the input. It is concentrated
+Effective field (Luo et al. 2016): :func:`effective_rf` runs the stack forward and backward, one
+channel per layer, and takes the gradient of one output unit with respect to the input. It is concentrated
 near the centre of the theoretical field: for n stacked 3x3 convs its width grows as sqrt(n)
 while the theoretical field grows as n (:func:`stacked_convs`).
 
@@ -335,11 +335,11 @@ class EffectiveRF:
 
 def effective_rf(layers: Iterable[Layer], input_size: int, weights: str = "uniform", relu: bool = False,
                  seed: int = 0) -> EffectiveRF:
-    """The effective receptive field of the centre unit of the last layer, by autograd.
+    """The effective receptive field of the centre unit of the last layer: |d unit / d input|.
 
-    The stack runs in torch, one channel per layer, float64: each conv is
-    ``conv2d(x, w, stride, padding, dilation)`` without bias, each pool ``max_pool2d`` /
-    ``avg_pool2d`` with the layer's parameters (channels and groups do not apply). ``weights``:
+    The stack runs one channel per layer, float64, forward and backward exactly as torch autograd
+    through ``conv2d(x, w, stride, padding, dilation)`` without bias and ``max_pool2d`` /
+    ``avg_pool2d`` with the layer's parameters would (channels and groups do not apply). ``weights``:
     "uniform" = every conv weight 1 / k^2; "random" = uniform(0, 1) draws, seeded by ``seed``
     and the layer index, divided by their sum. Both are positive and sum to 1, so no paths cancel
     and every pixel of the theoretical field that some path reaches gets a non-zero gradient.
@@ -356,8 +356,7 @@ def effective_rf(layers: Iterable[Layer], input_size: int, weights: str = "unifo
     The centre unit is ((size - 1) // 2, (size - 1) // 2) of the last output. Raises ValueError
     as :func:`validate`, for ``input_size`` beyond :data:`MAX_EFFECTIVE_INPUT` or a stack whose
     padded inputs add up to more than :data:`MAX_EFFECTIVE_ACTIVATIONS` values (256 MB), an
-    unknown ``weights``, a bad ``seed``, or a centre unit that sees only padding. About 4 ms for
-    VGG-16 on 224 x 224 (torch's import, about 1 s, comes on the first call).
+    unknown ``weights``, a bad ``seed``, or a centre unit that sees only padding.
     """
     _check_size("input_size", input_size, optional=False)
     if input_size > MAX_EFFECTIVE_INPUT:
@@ -398,28 +397,79 @@ def _kernel(layer: Layer, weights: str, seed: int, index: int) -> np.ndarray:
 
 def _gradient(layers: tuple[Layer, ...], input_size: int, weights: str, relu: bool, seed: int,
               out_size: int) -> np.ndarray:
-    import torch
-    import torch.nn.functional as F
-
+    """|d centre / d input| (input_size, input_size), averaged over the input images: the stack
+    run forward and backward here in numpy, operation by operation as torch's conv2d (zero
+    padding), max_pool2d (-inf padding, the first maximum in the window wins, as torch's CPU
+    kernel), avg_pool2d (count_include_pad) and relu (slope 0 at 0) do it; the tests check it
+    against torch autograd through torch.nn layers."""
     rng = np.random.default_rng([seed, 0])
     if relu:
-        x = torch.from_numpy(rng.standard_normal((RELU_SAMPLES, 1, input_size, input_size))).requires_grad_(True)
+        x = rng.standard_normal((RELU_SAMPLES, input_size, input_size))
     else:
-        x = torch.from_numpy(1.0 + _INPUT_NOISE * rng.uniform(0.0, 1.0, (1, 1, input_size, input_size))).requires_grad_(True)
-    y = x
+        x = 1.0 + _INPUT_NOISE * rng.uniform(0.0, 1.0, (1, input_size, input_size))
+    tape = []
     for i, layer in enumerate(layers):
-        s, p, d = int(layer.stride), int(layer.padding), int(layer.dilation)
-        if layer.kind == "conv":
-            y = F.conv2d(y, torch.from_numpy(_kernel(layer, weights, seed, i)), stride=s, padding=p, dilation=d)
-            if relu:
-                y = torch.relu(y)
-        elif layer.kind == "maxpool":
-            y = F.max_pool2d(y, int(layer.kernel), s, p, d)
-        else:
-            y = F.avg_pool2d(y, int(layer.kernel), s, p)
+        x, backward = _forward(layer, x, _kernel(layer, weights, seed, i)[0, 0] if layer.kind == "conv" else None)
+        tape.append(backward)
+        if relu and layer.kind == "conv":
+            active = x > 0
+            x = np.where(active, x, 0.0)
+            tape.append(lambda g, active=active: np.where(active, g, 0.0))
     c = (out_size - 1) // 2
-    (grad,) = torch.autograd.grad(y[:, 0, c, c].sum(), x)  # the images are independent: one gradient each
-    return np.abs(grad[:, 0].numpy()).mean(axis=0)
+    g = np.zeros_like(x)
+    g[:, c, c] = 1.0  # the images are independent: one gradient each
+    for backward in reversed(tape):
+        g = backward(g)
+    return np.abs(g).mean(axis=0)
+
+
+def _windows(size: int, layer: Layer) -> tuple[int, int, int, int]:
+    """(output size, stride, padding, dilation) of ``layer`` on a ``size`` x ``size`` input."""
+    s, p, d = layer.stride, layer.padding, layer.dilation
+    return (size + 2 * p - (d * (layer.kernel - 1) + 1)) // s + 1, s, p, d
+
+
+def _forward(layer: Layer, x: np.ndarray, w: np.ndarray | None):
+    """One layer on x (batch, n, n): (output, backward) where backward maps the gradient of the
+    output to the gradient of x."""
+    n = x.shape[-1]
+    out, s, p, d = _windows(n, layer)
+    k = layer.kernel
+    fill = -np.inf if layer.kind == "maxpool" else 0.0
+    padded = np.full((x.shape[0], n + 2 * p, n + 2 * p), fill)
+    padded[:, p: p + n, p: p + n] = x
+    span = s * (out - 1) + 1
+
+    def view(a: int, b: int) -> tuple[slice, slice, slice]:
+        return slice(None), slice(a * d, a * d + span, s), slice(b * d, b * d + span, s)
+
+    offsets = [(a, b) for a in range(k) for b in range(k)]  # row-major, as torch scans a window
+    if layer.kind == "maxpool":
+        y = np.full((x.shape[0], out, out), -np.inf)
+        winner = np.zeros(y.shape, dtype=np.intp)
+        for index, (a, b) in enumerate(offsets):
+            values = padded[view(a, b)]
+            better = values > y  # strictly: the first maximum keeps the gradient
+            y = np.where(better, values, y)
+            winner = np.where(better, index, winner)
+
+        def backward(g: np.ndarray) -> np.ndarray:
+            grad = np.zeros(padded.shape)
+            for index, (a, b) in enumerate(offsets):
+                grad[view(a, b)] += np.where(winner == index, g, 0.0)
+            return grad[:, p: p + n, p: p + n]
+        return y, backward
+    weights = w if layer.kind == "conv" else np.full((k, k), 1.0 / (k * k))  # avg_pool2d divides by k^2
+    y = np.zeros((x.shape[0], out, out))
+    for a, b in offsets:
+        y += weights[a, b] * padded[view(a, b)]
+
+    def backward(g: np.ndarray) -> np.ndarray:
+        grad = np.zeros(padded.shape)
+        for a, b in offsets:
+            grad[view(a, b)] += weights[a, b] * g
+        return grad[:, p: p + n, p: p + n]
+    return y, backward
 
 
 def _axis_std(g: np.ndarray, axis: int) -> float:
