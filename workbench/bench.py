@@ -202,10 +202,11 @@ def main(argv: list[str] | None = None) -> int:
 def print_table(results: dict) -> None:
     ok = lambda good: "ok" if good else "OVER BUDGET"  # noqa: E731
     w = max([len("parameter")] + [len(row["parameter"]) for row in results["panels"]])
-    print(f"{'panel':<12} {'parameter':<{w}} {'changes':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
+    pw = max([len("panel")] + [len(row["panel"]) for row in results["panels"]])
+    print(f"{'panel':<{pw}} {'parameter':<{w}} {'changes':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
           f"{'1st-pass p95':>12}  budget p95")
     for row in results["panels"]:
-        print(f"{row['panel']:<12} {row['parameter']:<{w}} {row['changes']:>7} {row['p50_ms']:>8.2f} "
+        print(f"{row['panel']:<{pw}} {row['parameter']:<{w}} {row['changes']:>7} {row['p50_ms']:>8.2f} "
               f"{row['p95_ms']:>8.2f} {row['max_ms']:>8.2f} {row['first_pass_p95_ms']:>12.2f}  "
               f"<= {row['budget_p95_ms']:.0f} ms {ok(row['p95_ms'] <= row['budget_p95_ms'])}")
     s = results["startup"]
