@@ -22,3 +22,23 @@ def english():
 def style():
     from widgets.style import Style
     return Style()
+
+
+@pytest.fixture
+def open_panel(qtbot, style):
+    """open_panel(PanelClass, width, height): the panel shown at that size with its first result
+    drawn; retired at teardown (never garbage-collected: see Panel.retire)."""
+    opened = []
+
+    def open_(cls, width, height):
+        panel = cls(style)
+        qtbot.addWidget(panel)
+        panel.resize(width, height)
+        panel.show()
+        with qtbot.waitSignal(panel.drawn, timeout=10_000):
+            panel.schedule()
+        opened.append(panel)
+        return panel
+    yield open_
+    for panel in opened:
+        panel.retire()

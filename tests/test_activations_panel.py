@@ -12,15 +12,8 @@ from workbench.compute import activations as act
 
 
 @pytest.fixture
-def panel(qtbot, style):
-    panel = ActivationsPanel(style)
-    qtbot.addWidget(panel)
-    panel.resize(1500, 950)
-    panel.show()
-    with qtbot.waitSignal(panel.drawn, timeout=10_000):
-        panel.schedule()
-    yield panel
-    panel.retire()  # never garbage-collected: see Panel.retire
+def panel(open_panel):
+    return open_panel(ActivationsPanel, 1500, 950)
 
 
 def drawn(curve):

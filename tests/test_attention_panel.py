@@ -14,15 +14,8 @@ from workbench.params import ParamError
 
 
 @pytest.fixture
-def panel(qtbot, style):
-    panel = AttentionPanel(style)
-    qtbot.addWidget(panel)
-    panel.resize(1500, 900)
-    panel.show()
-    with qtbot.waitSignal(panel.drawn, timeout=10_000):
-        panel.schedule()
-    yield panel
-    panel.retire()  # never garbage-collected: see Panel.retire
+def panel(open_panel):
+    return open_panel(AttentionPanel, 1500, 900)
 
 
 def expected(values):

@@ -9,15 +9,8 @@ from workbench.compute import floats as fl
 
 
 @pytest.fixture
-def panel(qtbot, style):
-    panel = FloatsPanel(style)
-    qtbot.addWidget(panel)
-    panel.resize(1500, 1000)
-    panel.show()
-    with qtbot.waitSignal(panel.drawn, timeout=10_000):
-        panel.schedule()
-    yield panel
-    panel.retire()  # never garbage-collected: see Panel.retire
+def panel(open_panel):
+    return open_panel(FloatsPanel, 1500, 1000)
 
 
 def enter(qtbot, panel, text):

@@ -9,15 +9,8 @@ from workbench.compute import optimizers as opt
 
 
 @pytest.fixture
-def panel(qtbot, style):
-    panel = OptimizersPanel(style)
-    qtbot.addWidget(panel)
-    panel.resize(1400, 900)
-    panel.show()
-    with qtbot.waitSignal(panel.drawn, timeout=10_000):
-        panel.schedule()
-    yield panel
-    panel.retire()  # never garbage-collected: see Panel.retire
+def panel(open_panel):
+    return open_panel(OptimizersPanel, 1400, 900)
 
 
 def expected(values, name):

@@ -12,15 +12,8 @@ from workbench.params import ParamError
 
 
 @pytest.fixture
-def panel(qtbot, style):
-    panel = ReceptiveFieldPanel(style)
-    qtbot.addWidget(panel)
-    panel.resize(1500, 950)
-    panel.show()
-    with qtbot.waitSignal(panel.drawn, timeout=10_000):
-        panel.schedule()
-    yield panel
-    panel.retire()  # never garbage-collected: see Panel.retire
+def panel(open_panel):
+    return open_panel(ReceptiveFieldPanel, 1500, 950)
 
 
 def cell(panel, row, column):

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSignalBlocker, Qt, QTimer
+from PySide6.QtCore import QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -277,13 +277,6 @@ class ActivationsPanel(Panel):
 
     compute = staticmethod(compute_scene)
 
-    def __init__(self, style, values=None, parent=None):
-        self._notes_timer = QTimer()
-        self._notes_timer.setSingleShot(True)
-        self._notes_timer.setInterval(200)
-        super().__init__(style, values, parent)
-        self._notes_timer.timeout.connect(self.refresh_notes)
-
     # ---- figure ---------------------------------------------------------------------------------
     def build_figure(self) -> QWidget:
         st = self.style_
@@ -432,7 +425,7 @@ class ActivationsPanel(Panel):
         self._draw_probe(scene)
         self._draw_depth(scene)
         self._draw_softmax(scene)
-        self._notes_timer.start()
+        self.refresh_notes_later()
 
     def _changed(self, key: str, *state: Any) -> bool:
         """Whether ``state`` differs from what ``key`` drew last: results are compared by identity

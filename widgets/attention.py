@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, QSignalBlocker, Qt, QTimer
+from PySide6.QtCore import QPointF, QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -532,11 +532,7 @@ class AttentionPanel(Panel):
     compute = staticmethod(compute_scene)
 
     def __init__(self, style, values=None, parent=None):
-        self._notes_timer = QTimer()
-        self._notes_timer.setSingleShot(True)
-        self._notes_timer.setInterval(200)  # the formula with numbers follows once a drag settles
         super().__init__(style, values, parent)
-        self._notes_timer.timeout.connect(self.refresh_notes)
         self.controls["custom_mask"].hide()  # edited by clicking the mask matrix
 
     # ---- figure ---------------------------------------------------------------------------------
@@ -693,7 +689,7 @@ class AttentionPanel(Panel):
         self.mosaic.show([np.where(hidden, np.nan, m) for m in (r.mean_weights, *r.weights)], names, head)
         self._draw_saturation(scene)
         self._show_text(scene)
-        self._notes_timer.start()
+        self.refresh_notes_later()  # the formula with numbers follows once a drag settles
 
     def _draw_saturation(self, scene: AttentionScene) -> None:
         key = len(scene.keys)

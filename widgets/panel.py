@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any, Mapping
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter,
                                QTextBrowser, QVBoxLayout, QWidget)
 from superqt import QCollapsible
@@ -193,6 +193,18 @@ class Panel(QWidget):
 
     def refresh_notes(self) -> None:
         self.notes.setHtml(self.notes_html())
+
+    def refresh_notes_later(self) -> None:
+        """Refresh the notes once changes settle (200 ms after the last call): notes that show the
+        current numbers follow a drag without re-laying out their HTML on every frame."""
+        if self._notes_timer is None:
+            self._notes_timer = QTimer(self)
+            self._notes_timer.setSingleShot(True)
+            self._notes_timer.setInterval(200)
+            self._notes_timer.timeout.connect(self.refresh_notes)
+        self._notes_timer.start()
+
+    _notes_timer: QTimer | None = None
 
     # ---- the update path ------------------------------------------------------------------
     def _control_edited(self, name: str, raw: Any) -> None:

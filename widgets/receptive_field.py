@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPen
 from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QHBoxLayout,
                                QHeaderView, QLabel, QPushButton, QSizePolicy, QSplitter, QTableWidget,
@@ -203,14 +203,10 @@ class ReceptiveFieldPanel(Panel):
     _erf_ready = Signal(object, object)  # key, result
 
     def __init__(self, style, values=None, parent=None):
-        self._notes_timer = QTimer()
-        self._notes_timer.setSingleShot(True)
-        self._notes_timer.setInterval(200)
         self._erf_key: tuple | None = None  # the field wanted
         self._erf_running: tuple | None = None
         self.erf_result: rf.EffectiveRF | None = None
         super().__init__(style, values, parent)
-        self._notes_timer.timeout.connect(self.refresh_notes)
         self._erf_ready.connect(self._erf_arrived, Qt.QueuedConnection)
 
     # ---- figure ---------------------------------------------------------------------------------
@@ -621,8 +617,8 @@ class ReceptiveFieldPanel(Panel):
 
     def values_changed(self, names: list[str]) -> None:
         self.controls["layers"].hide()  # edited in the table
-        if ("layer" in names or "layers" in names) and hasattr(self, "_notes_timer"):
-            self._notes_timer.start()  # the recurrence with numbers follows once an edit settles
+        if "layer" in names or "layers" in names:
+            self.refresh_notes_later()  # the recurrence with numbers follows once an edit settles
 
     def bench_background(self) -> dict[str, tuple[list[float], float]]:
         """Milliseconds of the effective field for VGG16 at 224 x 224 (on the worker thread in the
