@@ -133,11 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workbench.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--runs", type=int, default=5, help="start-up runs (default 5)")
+    parser.add_argument("--panel", action="append", default=[], metavar="NAME",
+                        help="time only this panel's sweeps (repeatable); start-up, RSS and the torch comparison are skipped")
     args = parser.parse_args(argv)
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     os.environ.setdefault("WORKBENCH_CONFIG_DIR", tempfile.mkdtemp(prefix="workbench-bench-"))
 
-    paint, drawn = startup_times(args.runs)
+    paint, drawn = startup_times(args.runs) if not args.panel else ([], [])
 
     from PySide6.QtWidgets import QApplication
 
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     app.processEvents()
     gc.freeze()  # as the app does after start-up: later collections skip the long-lived widgets
     rows = []
-    for name in PANELS:
+    for name in args.panel or PANELS:
         panel = window.show_panel(name)
         app.processEvents()
         for label, sweep in panel.BENCH_SWEEPS.items():
@@ -183,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
                              "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
                              "max_ms": max(times), "first_pass_p95_ms": float(np.percentile(times, 95)),
                              "budget_p95_ms": budget})
+    if args.panel:
+        print_table({"panels": rows})
+        window.close()
+        return 0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     results = {
         "startup": {"first_paint_s_median": statistics.median(paint), "first_paint_s_max": max(paint),
@@ -209,6 +215,8 @@ def print_table(results: dict) -> None:
         print(f"{row['panel']:<{pw}} {row['parameter']:<{w}} {row['changes']:>7} {row['p50_ms']:>8.2f} "
               f"{row['p95_ms']:>8.2f} {row['max_ms']:>8.2f} {row['first_pass_p95_ms']:>12.2f}  "
               f"<= {row['budget_p95_ms']:.0f} ms {ok(row['p95_ms'] <= row['budget_p95_ms'])}")
+    if "startup" not in results:
+        return
     s = results["startup"]
     print(f"start-up to first painted window: median {s['first_paint_s_median'] * 1000:.0f} ms, "
           f"max {s['first_paint_s_max'] * 1000:.0f} ms over {s['runs']} runs  {ok(s['first_paint_s_max'] <= BUDGET_STARTUP_S)}")

@@ -13,6 +13,7 @@ PANELS: dict[str, str] = {
     "attention": "widgets.attention:AttentionPanel",
     "activations": "widgets.activations:ActivationsPanel",
     "receptive_field": "widgets.receptive_field:ReceptiveFieldPanel",
+    "normalization": "widgets.normalization:NormalizationPanel",
 }
 
 
