@@ -331,28 +331,28 @@ def compute_scene(values: Mapping[str, Any]) -> NormScene:
 
 # ---- colours ---------------------------------------------------------------------------------------------
 @lru_cache(maxsize=8)
-def stat_palette(n_stats: int, dark: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(pale, vivid) RGBA uint8 colours per statistic: neighbouring statistics get distant hues."""
-    pale, vivid = [], []
-    for k in range(n_stats):
-        hue = (0.08 + k * 0.618034) % 1.0
-        pale.append(colorsys.hsv_to_rgb(hue, 0.45, 0.5) if dark else colorsys.hsv_to_rgb(hue, 0.22, 0.97))
-        vivid.append(colorsys.hsv_to_rgb(hue, 0.85, 1.0) if dark else colorsys.hsv_to_rgb(hue, 0.9, 0.82))
-    to_rgba = lambda rows: np.concatenate([np.round(np.array(rows) * 255), np.full((n_stats, 1), 255)], 1).astype(np.uint8)  # noqa: E731
-    return to_rgba(pale), to_rgba(vivid)
+def stat_palette(n_stats: int, dark: bool) -> np.ndarray:
+    """(n_stats, 4) RGBA uint8 pale colours per statistic: neighbouring statistics get distant hues."""
+    rows = [colorsys.hsv_to_rgb((0.08 + k * 0.618034) % 1.0, *((0.45, 0.5) if dark else (0.22, 0.97)))
+            for k in range(n_stats)]
+    return np.concatenate([np.round(np.array(rows) * 255), np.full((n_stats, 1), 255)], 1).astype(np.uint8)
+
+
+LIT = {False: (255, 140, 26, 255), True: (255, 176, 0, 255)}  # the lit statistic, light / dark theme: one accent
+LIT_CELL = {False: (190, 80, 0, 255), True: (255, 225, 120, 255)}  # the hovered cell itself
 
 
 def cube_colors(scene: NormScene, dark: bool) -> np.ndarray:
-    """(N, C, S, 4) RGBA: each statistic a pale hue, the highlighted one vivid, padding grey."""
-    pale, vivid = stat_palette(int(scene.norm.n_stats), dark)
-    k = int(scene.stat[scene.cell])
-    lit = scene.stat == k
-    colors = np.where(lit[..., None], vivid[scene.stat], pale[scene.stat])
+    """(N, C, S, 4) RGBA: each statistic a pale hue, the lit one (the hovered cell's) in the accent
+    colour, padding grey (padding left out of the statistic stays grey when lit)."""
+    pale = stat_palette(int(scene.norm.n_stats), dark)
+    lit = scene.stat == scene.stat[scene.cell]
+    colors = pale[scene.stat]
+    colors[lit & scene.counted] = LIT[dark]
     if scene.padded.any():
-        grey = np.array([70, 70, 74, 255] if dark else [205, 205, 208, 255], np.uint8)
-        lit_grey = np.array([120, 120, 126, 255] if dark else [150, 150, 156, 255], np.uint8)
-        colors[scene.padded & ~(lit & scene.counted)] = grey
-        colors[scene.padded & lit & scene.counted] = np.round(0.55 * vivid[k] + 0.45 * lit_grey).astype(np.uint8)
+        colors[scene.padded & ~(lit & scene.counted)] = (70, 70, 74, 255) if dark else (205, 205, 208, 255)
+        colors[scene.padded & lit & scene.counted] = (200, 130, 60, 255) if dark else (225, 165, 110, 255)
+    colors[scene.cell] = LIT_CELL[dark]
     return colors
 
 
@@ -405,6 +405,7 @@ class NormalizationPanel(Panel):
         self.table.setObjectName("stats_table")
         self.table.setHorizontalHeaderLabels([tr("statistic"), tr("mean"), tr("variance"), tr("count")])
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.horizontalHeader().setMinimumSectionSize(int(st.point_size * 5))
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(int(st.point_size * 2.1))
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -419,8 +420,8 @@ class NormalizationPanel(Panel):
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(right)
-        splitter.setStretchFactor(0, 5)
-        splitter.setStretchFactor(1, 4)
+        splitter.setStretchFactor(0, 1 if st.presentation else 5)  # a projector's large text needs the plots wider
+        splitter.setStretchFactor(1, 1 if st.presentation else 4)
         column.addWidget(splitter, 1)
         self._table_key: Any = None
         self._drawn_view: dict[str, Any] = {}
@@ -429,8 +430,10 @@ class NormalizationPanel(Panel):
     def _plots(self, view: str) -> dict[str, Any]:
         """One GraphicsLayoutWidget with two plots per view, made once; switching views flips the stack."""
         st = self.style_
-        canvas = pg.GraphicsLayoutWidget()
-        canvas.setBackground(st.background)
+        canvas = QWidget()  # one graphics view per plot: a change in one plot repaints only that view
+        canvas_column = QVBoxLayout(canvas)
+        canvas_column.setContentsMargins(0, 0, 0, 0)
+        canvas_column.setSpacing(0)
         self.stack.addWidget(canvas)
         titles = {"histograms": ((tr("Before: x"), tr("value"), ""), (tr("After: y"), tr("value"), "")),
                   "small_batches": ((tr("Channel 0: the batch statistics one sample sees in 64 random batches"), tr("batch size"), ""),
@@ -439,7 +442,10 @@ class NormalizationPanel(Panel):
                                  (tr("Last batch: training vs evaluation output"), tr("value"), ""))}[view]
         plots = []
         for row, (title, bottom, left) in enumerate(titles):
-            plot = canvas.ci.addPlot(row=row, col=0)
+            graphics = pg.GraphicsLayoutWidget()
+            graphics.setBackground(st.background)
+            canvas_column.addWidget(graphics)
+            plot = graphics.ci.addPlot(row=0, col=0)
             st.style_plot(plot, title, left, bottom)
             plot.setMenuEnabled(False)
             plot.hideButtons()
@@ -454,7 +460,13 @@ class NormalizationPanel(Panel):
         items: dict[str, Any] = {"canvas": canvas, "plots": plots}
         legend = lambda plot: self._legend(plot)  # noqa: E731
         if view == "histograms":
-            items["legend"] = legend(plots[1])
+            items["key"] = []  # coloured names at the top left of "after": text items, no layout to redo per change
+            for i in range(HIST_GROUPS):
+                text = pg.TextItem(color=st.series[i % len(st.series)], anchor=(0, 0))
+                text.setFont(st.font(0.85, bold=True))
+                text.setParentItem(plots[1].vb)
+                text.setPos(4, 2 + i * st.point_size * 1.7)
+                items["key"].append(text)
             items["before"] = [self._curve(plots[0], st.series[i % len(st.series)], step=True) for i in range(HIST_GROUPS)]
             items["after"] = [self._curve(plots[1], st.series[i % len(st.series)], step=True) for i in range(HIST_GROUPS)]
         elif view == "small_batches":
@@ -651,16 +663,20 @@ class NormalizationPanel(Panel):
             return
         self._drawn_view["histograms"] = h
         for curves, edges, counts in ((items["before"], h.before_edges, h.before), (items["after"], h.after_edges, h.after)):
+            drawn = curves[0].getData()[0]
+            if (drawn is not None and np.array_equal(drawn, edges) and len(counts) == sum(c.isVisible() for c in curves)
+                    and all(np.array_equal(curves[i].getData()[1], counts[i]) for i in range(len(counts)))):
+                continue  # e.g. the input is unchanged by a new method: its view is not repainted
             for i, curve in enumerate(curves):
                 curve.setVisible(i < len(counts))
                 if i < len(counts):
                     curve.setData(edges, counts[i])
-        if items.get("labels") != h.labels:  # a legend re-lays out its plot: only when its entries change
+        if items.get("labels") != h.labels:
             items["labels"] = h.labels
-            legend = items["legend"]
-            legend.clear()
-            for i, label in enumerate(h.labels):
-                legend.addItem(items["after"][i], label)
+            for i, key in enumerate(items["key"]):
+                key.setVisible(i < len(h.labels))
+                if i < len(h.labels):
+                    key.setText(h.labels[i])
         for plot, edges, counts in zip(items["plots"], (h.before_edges, h.after_edges), (h.before, h.after)):
             self._set_range(plot, edges[0], edges[-1], 0.0, float(counts.max()) if counts.size else 1.0)
 
