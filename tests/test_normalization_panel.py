@@ -40,9 +40,10 @@ def test_default_is_batchnorm_lighting_one_channel_through_the_batch(panel):
     assert panel.cube.picture.colors.shape == (n, c, s, 4)
     assert box(panel) == ((0, n), (0, 1), (0, s))  # channel 0, every sample and position
     colors = panel.cube.picture.colors
-    lit = colors[:, 0]
-    assert (lit == lit[0, 0]).all()  # one statistic, one colour
-    assert not (colors[:, 1] == lit[0, 0]).all(axis=-1).any()  # the others differ from it
+    accent = colors[1, 0, 0]
+    lit = (colors == accent).all(axis=-1)
+    assert lit[:, 0].sum() == n * s - 1 and lit.sum() == n * s - 1  # channel 0 but the hovered cell, nothing else
+    assert not (colors[0, 0, 0] == accent).all()  # the hovered cell stands out
     assert panel.table.rowCount() == c and panel.table.currentRow() == 0
 
 

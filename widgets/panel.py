@@ -10,6 +10,7 @@ dragged slider costs at most one compute in flight and never freezes input.
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -192,7 +193,30 @@ class Panel(QWidget):
         self.notes.setVisible(visible)
 
     def refresh_notes(self) -> None:
-        self.notes.setHtml(self.notes_html())
+        self.notes.setHtml(self._card_html() + self.notes_html())
+
+    question_card: Any = None  # the question card shown above the notes (workbench.cards.Card), if any
+    card_answer_shown = True
+
+    def show_card(self, card: Any, answer_shown: bool = True) -> None:
+        """Show a question card at the top of the notes (None: no card); in a quiz the answer
+        waits until it is revealed."""
+        self.question_card, self.card_answer_shown = card, answer_shown
+        self.refresh_notes()
+        if card is not None:
+            self.notes.verticalScrollBar().setValue(0)
+
+    def _card_html(self) -> str:
+        if self.question_card is None:
+            return ""
+        c = self.question_card
+        answer = html.escape(c.text("answer")) if self.card_answer_shown else f"<i>{html.escape(tr('(hidden: reveal it in the Questions window)'))}</i>"
+        return (f"<table width='100%' cellpadding='8' style='background-color: {self.style_.card_background};'><tr><td>"
+                f"<p><b>{html.escape(tr('Question'))}</b> <span style='color: {self.style_.muted};'>{html.escape(c.id)}</span></p>"
+                f"<h3>{html.escape(c.text('question'))}</h3>"
+                f"<p><b>{html.escape(tr('Answer'))}</b> {answer}</p>"
+                f"<p><b>{html.escape(tr('What to look at'))}</b> {html.escape(c.text('look'))}</p>"
+                "</td></tr></table>")
 
     def refresh_notes_later(self) -> None:
         """Refresh the notes once changes settle (200 ms after the last call): notes that show the
@@ -236,6 +260,8 @@ class Panel(QWidget):
         """Hook: react to accepted changes before the compute (e.g. enable/disable controls)."""
 
     def apply_preset(self, key: str) -> None:
+        if self.question_card is not None:
+            self.show_card(None)  # the scene leaves the card's
         preset = self.PARAMS.presets[key]
         self.set_all(self.PARAMS.resolve(preset.values))
         self.message.emit(tr("Preset: {name}").format(name=preset.label()), False)
@@ -245,6 +271,8 @@ class Panel(QWidget):
         return self.set_values({**self.PARAMS.defaults(), **values})
 
     def reset(self) -> None:
+        if self.question_card is not None:
+            self.show_card(None)
         self.set_all(self.PARAMS.defaults())
         self.message.emit(tr("Parameters reset to defaults"), False)
 

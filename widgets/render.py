@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Any, Mapping
+
 from PySide6.QtCore import QByteArray, QBuffer, QIODevice, QPoint, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter
 from PySide6.QtSvg import QSvgGenerator
@@ -77,3 +80,39 @@ def save_svg(widget: QWidget, path: str, style: Style, title: str, caption: str 
     painter.end()
     buffer.close()
     write_atomic(path, bytes(data))
+
+
+DEFAULT_SIZE = (1280, 800)  # an exported figure's width and least height, logical pixels
+
+
+@contextmanager
+def offscreen_panel(name: str, values: Mapping[str, Any], style: Style, size: tuple[int, int] | None = None):
+    """The panel ``name`` with ``values``, computed and laid out off screen, for export; closed and
+    deleted on exit. ``size``: the figure's (width, height); default 1280 wide and as high as the
+    figure needs, at least 800."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    from workbench.registry import panel_class
+
+    app = QApplication.instance()
+    panel = panel_class(name)(style, values)
+    panel.set_notes_visible(False)
+    panel.setAttribute(Qt.WA_DontShowOnScreen)  # laid out and painted, never flashed on a real screen
+    width, height = size or DEFAULT_SIZE
+    panel.figure.setFixedWidth(width)
+    if size:
+        panel.figure.setFixedHeight(height)
+    panel.show()
+    panel.compute_now()
+    app.processEvents()
+    if not size:  # tall enough for everything the chosen parameters show (e.g. six bit strips)
+        panel.figure.setFixedHeight(max(height, panel.figure.minimumSizeHint().height()))
+        app.processEvents()
+    try:
+        yield panel
+    finally:  # deleted before the interpreter exits (otherwise teardown order can segfault)
+        panel.retire()
+        panel.close()
+        panel.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)

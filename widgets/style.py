@@ -44,6 +44,11 @@ class Style:
         return "#FF6B6B" if self.dark else "#B00020"
 
     @property
+    def card_background(self) -> str:
+        """Behind a question card in the notes."""
+        return "#2E3440" if self.dark else "#EEF3FA"
+
+    @property
     def grid_alpha(self) -> float:
         return 0.35 if self.presentation else 0.2
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.panels: dict[str, Panel] = {}
         self.current = panel
         self.caption_on_export = True
+        self.questions = None  # the Questions window, made on first use
         self.nav = QListWidget()
         self.nav.setObjectName("navigation")
         self.stack = QStackedWidget()
@@ -100,6 +102,11 @@ class MainWindow(QMainWindow):
             panel.retire()
             panel.deleteLater()
         self.panels = {}
+        reopen = self.questions is not None and self.questions.isVisible()
+        if self.questions is not None:  # made again, in the new language, when next asked for
+            self.questions.close()
+            self.questions.deleteLater()
+            self.questions = None
         self.setWindowTitle(tr("Deep-learning workbench"))
         app = QApplication.instance()
         self.style_.apply_to_app(app)
@@ -114,6 +121,8 @@ class MainWindow(QMainWindow):
         self.nav.blockSignals(False)
         self._build_menus()
         self.show_panel(self.current)
+        if reopen:
+            self.show_questions()
 
     def _action(self, menu, text: str, slot, shortcut=None, checkable=False, checked=False) -> QAction:
         action = QAction(text, self)
@@ -151,6 +160,7 @@ class MainWindow(QMainWindow):
             self._action(view, panel_class(name).title(), lambda _=False, n=name: self.show_panel(n),
                          f"Ctrl+{index + 1}")
         view.addSeparator()
+        self._action(view, tr("Questions…"), self.show_questions, "Ctrl+K")
         self._action(view, tr("Reset parameters"), lambda: self.panel.reset(), "Ctrl+R")
         self._action(view, tr("Show notes"), self._set_notes, "Ctrl+N", checkable=True, checked=self.show_notes)
         view.addSeparator()
@@ -325,3 +335,108 @@ class MainWindow(QMainWindow):
     def copy_image(self) -> None:
         QApplication.clipboard().setImage(render_image(self.panel.figure, self.style_, 2, self._caption()))
         self.show_message(tr("Figure copied to the clipboard"))
+
+    # ---- question cards -----------------------------------------------------------------------------
+    def _marks(self) -> dict[str, str]:
+        """Quiz marks (card id -> got | again) from the settings; anything corrupt is dropped."""
+        if self.store is None:
+            return dict(self._session_marks)
+        try:
+            marks = json.loads(str(self.store.value("quiz_marks", "{}")))
+        except (TypeError, ValueError):
+            return {}
+        if not isinstance(marks, dict):
+            return {}
+        return {k: v for k, v in marks.items() if isinstance(k, str) and v in ("got", "again")}
+
+    _session_marks: dict[str, str] = {}
+
+    def _save_marks(self, marks: dict[str, str]) -> None:
+        if self.store is None:
+            self._session_marks = dict(marks)
+            return
+        self.store.setValue("quiz_marks", json.dumps(marks, sort_keys=True))
+        self.store.sync()
+
+    def show_questions(self) -> None:
+        """The Questions window (Ctrl+K)."""
+        if self.questions is None:
+            from widgets.questions import QuestionsDialog
+            from workbench.cards import CardError, load_cards
+
+            try:
+                topics, cards = load_cards()
+            except CardError as error:
+                self.show_message(str(error), True)
+                return
+            self.questions = QuestionsDialog(self.style_, topics, [c for c in cards if c.panel in PANELS],
+                                             self._marks(), self._save_marks, self)
+            self.questions.opened.connect(self.open_card)
+            self.questions.export_card.connect(self.export_card_note_dialog)
+            self.questions.export_topic.connect(self.export_topic_note_dialog)
+        self.questions.show()
+        self.questions.raise_()
+        self.questions.activateWindow()
+
+    def open_card(self, card, answer_shown: bool = True) -> bool:
+        """Switch to the card's panel and scene; the notes show the question (and the answer)."""
+        from widgets.note_export import card_values
+
+        try:
+            values = card_values(card)
+        except ParamError as error:
+            self.show_message(tr("Card {id}: {error}").format(id=card.id, error=error), True)
+            return False
+        panel = self.show_panel(card.panel)
+        panel.set_all(values)
+        panel.show_card(card, answer_shown)
+        if not self.show_notes:
+            panel.set_notes_visible(True)
+        self.show_message(tr("Card {id}").format(id=card.id))
+        return True
+
+    def export_card_note(self, card, folder: str) -> bool:
+        """Write the card as a Markdown note with its 2x figure into ``folder``."""
+        from widgets.note_export import write_card_note
+        from workbench.cards import load_cards
+
+        if not self.open_card(card, self.panels[card.panel].card_answer_shown if card.panel in self.panels else True):
+            return False
+        topic = next(t for t in load_cards()[0] if t.id == card.topic)
+        self.panel.compute_now()
+        try:
+            path = write_card_note(card, topic, folder, self.style_, self.panel)
+        except OSError as error:
+            self.show_message(tr("Could not export to {path}: {error}").format(
+                path=folder, error=error.strerror or error), True)
+            return False
+        self.show_message(tr("Exported {path}").format(path=path))
+        return True
+
+    def export_topic_note(self, topic, folder: str) -> bool:
+        """Every card of ``topic`` in one Markdown note, the figures beside it, into ``folder``."""
+        from widgets.note_export import write_topic_note
+        from workbench.cards import cards_in_topic, load_cards
+
+        cards = [c for c in cards_in_topic(load_cards()[1], topic.id) if c.panel in PANELS]
+        QApplication.setOverrideCursor(Qt.WaitCursor)
+        try:
+            path = write_topic_note(topic, cards, folder, self.style_)
+        except (OSError, ParamError) as error:
+            self.show_message(tr("Could not export to {path}: {error}").format(
+                path=folder, error=getattr(error, "strerror", None) or error), True)
+            return False
+        finally:
+            QApplication.restoreOverrideCursor()
+        self.show_message(tr("Exported {path}").format(path=path))
+        return True
+
+    def export_card_note_dialog(self, card) -> None:
+        folder = QFileDialog.getExistingDirectory(self, tr("Folder for the note"))
+        if folder:
+            self.export_card_note(card, folder)
+
+    def export_topic_note_dialog(self, topic) -> None:
+        folder = QFileDialog.getExistingDirectory(self, tr("Folder for the note"))
+        if folder:
+            self.export_topic_note(topic, folder)

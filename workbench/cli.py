@@ -5,6 +5,9 @@
     workbench export PANEL -o OUT.png|OUT.svg [--scale 1|2|3] [--set ...] [--scene FILE]
               [--data OUT.json] [--lang ...] [--theme ...] [--presentation] [--no-caption]
     workbench list [PANEL]
+    workbench cards [--lang en|zh_CN] [--topic T]
+    workbench note ID|--topic T -o DIR [--lang en|zh_CN]
+    workbench --card ID / workbench export --card ID -o OUT.png|OUT.svg [--scale N]
 
 Bad input prints one line naming the problem and exits with status 2.
 """
@@ -46,16 +49,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _gui_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="workbench", description="Deep-learning workbench. Subcommands: export, list.")
+    parser = _Parser(prog="workbench", description="Deep-learning workbench. Subcommands: export, list, cards, note.")
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     parser.add_argument("--panel", help="panel to open: " + ", ".join(PANELS))
+    parser.add_argument("--card", metavar="ID", help="open on a question card (see 'workbench cards')")
     _common(parser)
     return parser
 
 
 def _export_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="workbench export", description="Render a panel to PNG or SVG without a display.")
-    parser.add_argument("panel", help="panel: " + ", ".join(PANELS))
+    parser.add_argument("panel", nargs="?", help="panel: " + ", ".join(PANELS))
+    parser.add_argument("--card", metavar="ID", help="the figure of a question card (see 'workbench cards')")
     parser.add_argument("-o", "--output", required=True, help="OUT.png or OUT.svg")
     parser.add_argument("--scale", type=int, choices=(1, 2, 3), default=2, help="PNG pixel scale (default 2)")
     parser.add_argument("--data", metavar="OUT.json", help="also write the computed arrays as JSON")
@@ -114,7 +119,14 @@ def _has_display() -> bool:
 def gui_main(argv: list[str]) -> int:
     args = _gui_parser().parse_args(argv)
     _language(args.lang)
-    panel, values = resolve_values(args.panel, args.scene, args.set)
+    card = None
+    if args.card:
+        if args.panel or args.set or args.scene:
+            raise UsageError("--card ID sets the panel and its scene: leave out --panel, --set and --scene")
+        card = _card(args.card)
+        panel, values = card.panel, _card_values(card)
+    else:
+        panel, values = resolve_values(args.panel, args.scene, args.set)
     if not _has_display():
         print("workbench: no display found (DISPLAY is not set). To render a panel without a display, use: "
               "workbench export PANEL -o out.png", file=sys.stderr)
@@ -133,10 +145,12 @@ def gui_main(argv: list[str]) -> int:
     _language(args.lang, stored["language"])
     style = Style(theme=args.theme or stored["theme"], presentation=args.presentation,
                   font_scale=stored["font_scale"])
-    first = panel if (args.panel or args.scene) else stored["panel"]
-    if not (args.panel or args.scene or args.set):
+    first = panel if (args.panel or args.scene or card) else stored["panel"]
+    if not (args.panel or args.scene or args.set or card):
         values = None
     window = MainWindow(style, first, {panel: values} if values else None, store, stored["notes"])
+    if card is not None:
+        window.open_card(card)
     if report := os.environ.get("WORKBENCH_STARTUP_REPORT"):
         _report_startup(window, report)
     if args.presentation:
@@ -176,61 +190,144 @@ def _report_startup(window, path: str) -> None:
     window.panel.drawn.connect(drawn)
 
 
-DEFAULT_EXPORT_SIZE = "1280x800"
-
-
 def export_main(argv: list[str]) -> int:
     args = _export_parser().parse_args(argv)
     _language(args.lang, "en")
-    panel_name, values = resolve_values(args.panel, args.scene, args.set)
-    if args.panel != panel_name:
-        raise UsageError(f"unknown panel {args.panel!r}; panels: {', '.join(PANELS)}")
+    if args.card:
+        if args.panel or args.set or args.scene:
+            raise UsageError("--card ID sets the panel and its scene: leave out PANEL, --set and --scene")
+        card = _card(args.card)
+        panel_name, values = card.panel, _card_values(card)
+    elif not args.panel:
+        raise UsageError("name a panel (" + ", ".join(PANELS) + ") or --card ID")
+    else:
+        panel_name, values = resolve_values(args.panel, args.scene, args.set)
+        if args.panel != panel_name:
+            raise UsageError(f"unknown panel {args.panel!r}; panels: {', '.join(PANELS)}")
     suffix = os.path.splitext(args.output)[1].lower()
     if suffix not in (".png", ".svg"):
         raise UsageError(f"-o {args.output}: the file name must end in .png or .svg")
-    try:
-        width, height = (int(v) for v in (args.size or DEFAULT_EXPORT_SIZE).lower().split("x"))
-        if not (200 <= width <= 8000 and 150 <= height <= 8000):
-            raise ValueError
-    except ValueError:
-        raise UsageError(f"--size {args.size}: expected WxH with 200<=W<=8000 and 150<=H<=8000") from None
+    size = None
+    if args.size:
+        try:
+            size = tuple(int(v) for v in args.size.lower().split("x"))
+            if len(size) != 2 or not (200 <= size[0] <= 8000 and 150 <= size[1] <= 8000):
+                raise ValueError
+        except ValueError:
+            raise UsageError(f"--size {args.size}: expected WxH with 200<=W<=8000 and 150<=H<=8000") from None
+    from widgets.render import offscreen_panel, save_png, save_svg
+    from workbench.export_data import save_data
+
+    style = _headless_style(args.theme, args.presentation)
+    with offscreen_panel(panel_name, values, style, size) as panel:
+        caption = "" if args.no_caption else panel.caption()
+        try:
+            if suffix == ".png":
+                save_png(panel.figure, args.output, style, args.scale, caption)
+            else:
+                save_svg(panel.figure, args.output, style, panel.title(), caption)
+            if args.data:
+                save_data(args.data, panel_name, values, panel.result)
+        except OSError as error:
+            print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
+            return 2
+    print(f"workbench: wrote {args.output}" + (f" and {args.data}" if args.data else ""))
+    return 0
+
+
+def _headless_style(theme: str | None, presentation: bool):
+    """A QApplication for rendering without a display, and the style to render in."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
-    from widgets.render import save_png, save_svg
     from widgets.style import Style
-    from workbench.export_data import save_data
-    from workbench.registry import panel_class
 
     _quiet_qt_messages()
     app = QApplication.instance() or QApplication([sys.argv[0]])
-    style = Style(theme=args.theme or "light", presentation=args.presentation)
+    style = Style(theme=theme or "light", presentation=presentation)
     style.apply_to_app(app)
-    panel = panel_class(panel_name)(style, values)
-    panel.set_notes_visible(False)
-    panel.figure.setFixedWidth(width)
-    if args.size:
-        panel.figure.setFixedHeight(height)
-    panel.show()
-    panel.compute_now()
-    app.processEvents()
-    if not args.size:  # tall enough for everything the chosen parameters show (e.g. six bit strips)
-        panel.figure.setFixedHeight(max(height, panel.figure.minimumSizeHint().height()))
-        app.processEvents()
-    caption = "" if args.no_caption else panel.caption()
+    return style
+
+
+def _card(card_id: str):
+    """The card called ``card_id``, or a UsageError naming it."""
+    from workbench.cards import find_card
+
     try:
-        if suffix == ".png":
-            save_png(panel.figure, args.output, style, args.scale, caption)
+        return find_card(card_id)
+    except KeyError:
+        raise UsageError(f"unknown card {card_id!r}; 'workbench cards' lists them") from None
+
+
+def _card_values(card) -> dict[str, Any]:
+    from workbench.registry import panel_class
+
+    try:
+        return panel_class(card.panel).PARAMS.resolve(dict(card.scene))
+    except ParamError as error:
+        raise UsageError(f"card {card.id}: {error}") from None
+
+
+def _topic(topic_id: str):
+    from workbench.cards import load_cards
+
+    topics, _ = load_cards()
+    for topic in topics:
+        if topic.id == topic_id:
+            return topic
+    raise UsageError(f"unknown topic {topic_id!r}; topics: {', '.join(t.id for t in topics)}")
+
+
+def cards_main(argv: list[str]) -> int:
+    parser = _Parser(prog="workbench cards", description="List the question cards: id, panel, question.")
+    parser.add_argument("--lang", choices=tuple(LANGUAGES), help="language of the questions (default English)")
+    parser.add_argument("--topic", help="only this topic's cards")
+    args = parser.parse_args(argv)
+    set_language(args.lang or "en")
+    from workbench.cards import cards_in_topic, load_cards
+
+    _, cards = load_cards()
+    if args.topic:
+        cards = cards_in_topic(cards, _topic(args.topic).id)
+    width = max(len(card.id) for card in cards)
+    panel_width = max(len(card.panel) for card in cards)
+    for card in cards:
+        print(f"{card.id:<{width}}  {card.panel:<{panel_width}}  {card.text('question')}")
+    return 0
+
+
+def note_main(argv: list[str]) -> int:
+    parser = _Parser(prog="workbench note", description="Write a card (or a whole topic) as a Markdown note with "
+                                                        "its figures as 2x PNGs beside it.")
+    parser.add_argument("card", nargs="?", help="card id (see 'workbench cards')")
+    parser.add_argument("--topic", help="every card of this topic in one note")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the note and its images")
+    parser.add_argument("--lang", choices=tuple(LANGUAGES), help="language of the note (default English)")
+    parser.add_argument("--theme", choices=THEMES, help="colour theme of the figures")
+    args = parser.parse_args(argv)
+    if bool(args.card) == bool(args.topic):
+        raise UsageError("give a card id or --topic T (one of them)")
+    set_language(args.lang or "en")
+    from workbench.cards import cards_in_topic, load_cards
+
+    topics, cards = load_cards()
+    topic = _topic(args.topic) if args.topic else None
+    card = _card(args.card) if args.card else None
+    from widgets.note_export import write_card_note, write_topic_note
+
+    style = _headless_style(args.theme, False)
+    try:
+        if card is not None:
+            topic_of = next(t for t in topics if t.id == card.topic)
+            path = write_card_note(card, topic_of, args.output, style)
         else:
-            save_svg(panel.figure, args.output, style, panel.title(), caption)
-        if args.data:
-            save_data(args.data, panel_name, values, panel.result)
+            path = write_topic_note(topic, cards_in_topic(cards, topic.id), args.output, style)
     except OSError as error:
         print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
         return 2
-    finally:
-        _dispose(panel)
-    print(f"workbench: wrote {args.output}" + (f" and {args.data}" if args.data else ""))
+    except ParamError as error:
+        raise UsageError(str(error)) from None
+    print(f"workbench: wrote {path}")
     return 0
 
 
@@ -279,10 +376,17 @@ def main(argv: list[str] | None = None) -> int:
             return export_main(argv[1:])
         if argv[:1] == ["list"]:
             return list_main(argv[1:])
+        if argv[:1] == ["cards"]:
+            return cards_main(argv[1:])
+        if argv[:1] == ["note"]:
+            return note_main(argv[1:])
         return gui_main(argv)
     except UsageError as error:
         print(f"workbench: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `workbench cards | head`: the reader left, nothing is wrong
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+"""Markdown notes from question cards: the question, the answer, what to look at, the parameter
+values and the figure beside it (a relative link). Qt-free; the figures are rendered by
+``widgets.note_export``."""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+from workbench.cards import Card, Topic
+from workbench.i18n import tr
+
+
+def image_name(card: Card) -> str:
+    """The figure's file name beside the note: ``<card id>.png``."""
+    return f"{card.id}.png"
+
+
+def note_name(card: Card) -> str:
+    return f"{card.id}.md"
+
+
+def topic_note_name(topic: Topic) -> str:
+    return f"{topic.id}.md"
+
+
+def _section(card: Card, lang: str, caption: str, image: str, level: int) -> list[str]:
+    hashes = "#" * level
+    question = card.text("question", lang)
+    return [
+        f"{hashes} {question}", "",
+        f"**{tr('Answer')}** {card.text('answer', lang)}", "",
+        f"**{tr('What to look at')}** {card.text('look', lang)}", "",
+        f"![{question}]({image})", "",
+        f"*{caption}*", "",
+        f"<sub>{tr('Card')} `{card.id}` · {tr('interview notes')} {', '.join(card.sources)}</sub>", "",
+    ]
+
+
+def card_markdown(card: Card, topic: Topic, lang: str, caption: str, image: str | None = None) -> str:
+    """One card as a Markdown note; ``caption`` names the parameter values of the figure, ``image``
+    its relative path (default :func:`image_name`). Texts in ``lang``; labels in the interface language."""
+    lines = [f"<sub>{topic.label(lang)}</sub>", ""]
+    lines += _section(card, lang, caption, image or image_name(card), 1)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def topic_markdown(topic: Topic, cards: Iterable[Card], lang: str, captions: Mapping[str, str]) -> str:
+    """Every card of a topic in one note, each with its figure (:func:`image_name`) beside it."""
+    cards = list(cards)
+    lines = [f"# {topic.label(lang)}", "", tr("{n} questions").format(n=len(cards)), ""]
+    for card in cards:
+        lines += _section(card, lang, captions[card.id], image_name(card), 2)
+    return "\n".join(lines).rstrip() + "\n"
