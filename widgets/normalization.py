@@ -164,7 +164,7 @@ PRESETS = [
            {"method": "layer", "layout": "sentences", "channels": 8, "lengths": "7,5,3,6", "tokens": 8, "cell_s": 2,
             "hist_by": "sample"}),
     Preset("in_style", "InstanceNorm for style transfer", "风格迁移中的 InstanceNorm",
-           {"method": "instance", "batch": 2, "channels": 3, "height": 8, "width": 8, "sample_shift": 3.0,
+           {"method": "instance", "batch": 2, "channels": 3, "height": 4, "width": 4, "sample_shift": 3.0,
             "cell_n": 1, "cell_c": 1, "hist_by": "sample"}),
     Preset("gn32", "GroupNorm, G = 32", "GroupNorm，G = 32",
            {"method": "group", "batch": 2, "channels": 64, "groups": 32, "height": 2, "width": 2, "cell_c": 10}),
@@ -177,8 +177,7 @@ PRESETS = [
            {"method": "batch", "layout": "sentences", "channels": 8, "lengths": "8,3,2,5", "tokens": 8,
             "include_padding": True, "cell_n": 1, "cell_c": 0, "cell_s": 1}),
     Preset("rms_llama", "RMSNorm vs LayerNorm (LLaMA)", "RMSNorm 与 LayerNorm（LLaMA）",
-           {"method": "rms", "layout": "sentences", "channels": 8, "lengths": "7,5,3,6", "sample_shift": 3.0,
-            "hist_by": "sample"}),
+           {"method": "rms", "layout": "sentences", "channels": 8, "lengths": "7,5,3,6", "hist_by": "sample"}),
     Preset("train_eval", "BatchNorm: training vs evaluation", "BatchNorm：训练与推理",
            {"method": "batch", "view": "train_eval", "drift": 1.0, "momentum": 0.1, "batches": 60}),
 ]
