@@ -55,6 +55,8 @@ class QuestionsDialog(QDialog):
         self.list = QListWidget()
         self.list.setObjectName("card_list")
         self.list.setWordWrap(True)
+        self.list.setSpacing(3)
+        self.list.setAlternatingRowColors(True)
         self.view = QTextBrowser()
         self.view.setObjectName("card_view")
         self.progress = QLabel()
