@@ -96,9 +96,9 @@ def test_start_outside_window_and_no_optimizer_are_refused(panel):
 def test_click_on_the_map_sets_the_start(qtbot, panel):
     target = QPointF(0.5, 2.5)
     scene_pos = panel.map.vb.mapViewToScene(target)
-    view_pos = panel.figure.mapFromScene(scene_pos)
+    view_pos = panel.map_view.mapFromScene(scene_pos)
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
-        qtbot.mouseClick(panel.figure.viewport(), Qt.LeftButton, pos=view_pos)
+        qtbot.mouseClick(panel.map_view.viewport(), Qt.LeftButton, pos=view_pos)
     assert panel.values["start_x"] == pytest.approx(0.5, abs=0.03)
     assert panel.values["start_y"] == pytest.approx(2.5, abs=0.03)
 
@@ -169,3 +169,12 @@ def test_schedule_lr_curve(qtbot, panel):
     assert len(zero) and not np.isin(zero, steps).any()
     assert lrs.min() < 1e-3 * lrs[0]
     assert panel.controls["T_max"].isEnabled() and not panel.controls["step_size"].isEnabled()
+
+
+def test_paths_are_smooth_once_changes_settle(qtbot, panel):
+    panel.set_values({"start_x": -1.0})
+    qtbot.waitUntil(lambda: panel.result is not None and panel.values["start_x"] == -1.0)
+    assert not panel.paths["adam"].opts["antialias"]  # while changes arrive: the fast path
+    qtbot.waitUntil(lambda: panel.paths["adam"].opts["antialias"], timeout=2000)  # then smooth
+    panel.compute_now()
+    assert panel.paths["adam"].opts["antialias"]  # exports are always smooth

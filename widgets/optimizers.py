@@ -221,6 +221,9 @@ def _grid(surface: str, kappa: float, theta: float, n: int = 240) -> np.ndarray:
     return out
 
 
+SETTLE_MS = 150  # after the last change, the paths are redrawn antialiased
+
+
 @dataclass(frozen=True)
 class Race:
     """What the panel draws: the surface (log heat map), its minima and one trace per optimizer."""
@@ -305,17 +308,38 @@ class OptimizersPanel(Panel):
         self.shown_step: int | None = None  # None: the whole path
         self._timer = QTimer()
         self._timer.setInterval(16)
+        self._moving = False  # changes are arriving (a drag): paths are drawn without antialiasing
+        self._settle = QTimer()
+        self._settle.setSingleShot(True)
+        self._settle.setInterval(SETTLE_MS)
         super().__init__(style, values, parent)
         self._timer.timeout.connect(self._advance)
+        self._settle.timeout.connect(self._settled)
 
     # ---- figure -------------------------------------------------------------------------------
     def build_figure(self) -> QWidget:
         st = self.style_
-        figure = pg.GraphicsLayoutWidget()
-        figure.scene().setItemIndexMethod(QGraphicsScene.NoIndex)  # items move every frame: no BSP upkeep
-        figure.setBackground(st.background)
-        figure.ci.setSpacing(12)
-        self.map = figure.addPlot(row=0, col=0, viewBox=_PickViewBox(self._picked))
+        # One graphics view per plot (and one for the legend): a change repaints only the views whose
+        # items changed; the learning rates, for one, do not move with the start point.
+        views = []
+        for _ in range(4):
+            view = pg.GraphicsLayoutWidget()
+            view.scene().setItemIndexMethod(QGraphicsScene.NoIndex)  # items move every frame: no BSP upkeep
+            view.setBackground(st.background)
+            views.append(view)
+        map_view, loss_view, lr_view, legend_view = views
+        self.map_view = map_view
+        figure = QWidget()
+        row = QHBoxLayout(figure)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        column = QVBoxLayout()
+        column.setSpacing(0)
+        for view, stretch in ((loss_view, 5), (lr_view, 5), (legend_view, 0)):
+            column.addWidget(view, stretch)
+        row.addWidget(map_view, 3)
+        row.addLayout(column, 2)
+        self.map = map_view.addPlot(row=0, col=0, viewBox=_PickViewBox(self._picked))
         st.style_plot(self.map, tr("Loss surface and paths"), "y", "x")
         self.map.setToolTip(tr("Click or drag on the map to move the start point"))
         self.map.showGrid(x=False, y=False)
@@ -330,14 +354,14 @@ class OptimizersPanel(Panel):
         self.minima = pg.ScatterPlotItem(symbol="star", size=st.marker_size * 1.6, pen=pg.mkPen("#000000", width=1),
                                          brush=pg.mkBrush("#FFFFFF"))
         self.map.addItem(self.minima)
-        right = figure.addLayout(row=0, col=1)
-        self.loss_plot = right.addPlot(row=0, col=0)
+        self.loss_plot = loss_view.addPlot(row=0, col=0)
         st.style_plot(self.loss_plot, tr("Loss per step"), tr("loss − min"), tr("step"))
-        self.lr_plot = right.addPlot(row=1, col=0)
+        self.lr_plot = lr_view.addPlot(row=0, col=0)
         st.style_plot(self.lr_plot, tr("Learning rate per step"), "lr", tr("step"))
         self.legend = pg.LegendItem(labelTextColor=st.foreground, labelTextSize=f"{st.point_size:.0f}pt",
                                     colCount=2, horSpacing=12)
-        right.addItem(self.legend, row=2, col=0)
+        legend_view.addItem(self.legend, row=0, col=0)
+        self.legend_view = legend_view
         for plot in (self.loss_plot, self.lr_plot):
             plot.showGrid(x=False, y=False)  # a log-axis grid alone costs ~5 ms per paint
             plot.getAxis("left").setLogMode(True)  # curves carry log10 values; ticks read 10^k
@@ -370,8 +394,6 @@ class OptimizersPanel(Panel):
                        for side in ("left", "bottom"))):
             item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)  # unchanged: repainting is a blit
         self.image.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
-        figure.ci.layout.setColumnStretchFactor(0, 3)
-        figure.ci.layout.setColumnStretchFactor(1, 2)
         self._drawn_grid: np.ndarray | None = None
         self._legend_rows: list[str] = []
         return figure
@@ -409,6 +431,23 @@ class OptimizersPanel(Panel):
         column.addWidget(self.scrub_label)
         column.addWidget(self.scrubber)
         return [box]
+
+    def set_values(self, changes) -> bool:
+        """While values keep changing (a drag), the paths skip antialiasing (a third of a frame on
+        this machine); SETTLE_MS after the last change they are drawn smooth again."""
+        self._moving = True
+        self._settle.start()
+        return super().set_values(changes)
+
+    def compute_now(self) -> None:
+        self._moving = False  # export and tests: smooth at once
+        super().compute_now()
+
+    def _settled(self) -> None:
+        self._moving = False
+        for path in self.paths.values():
+            path.opts["antialias"] = True
+            path.update()
 
     def caption(self) -> str:
         """Title and only the values that shape this figure: racing optimizers and active options."""
@@ -556,7 +595,7 @@ class OptimizersPanel(Panel):
         for name, trace in race.traces.items():
             shown = trace.points[: step + 1]
             drawn = shown[on_screen_changes(shown, cell)]
-            self.paths[name].setData(drawn[:, 0], drawn[:, 1], skipFiniteCheck=True)
+            self.paths[name].setData(drawn[:, 0], drawn[:, 1], skipFiniteCheck=True, antialias=not self._moving)
             heads.append(shown[-1])
             head_brushes.append(self.brushes[name])
             if trace.diverged_at is not None and step >= len(trace.points) - 1:
@@ -589,5 +628,8 @@ class OptimizersPanel(Panel):
                 text += "  ✗ " + tr("diverged")
             if label.text != text:  # a new text re-lays out the legend: only when it changes
                 label.setText(text)
+        height = int(self.legend.minimumHeight() + 2 * self.style_.point_size)
+        if self.legend_view.height() != height:  # the legend's own view is as tall as its rows
+            self.legend_view.setFixedHeight(height)
         if diverged:
             self.message.emit("; ".join(diverged), False)
