@@ -399,6 +399,7 @@ class Heatmap:
             self.image.setRect(QRectF(0, 0, cols, rows))
             self.hatch.setRect(QRectF(0, 0, cols, rows))
             self.view.setRange(xRange=(0, cols), yRange=(0, rows), padding=0)
+            self.view.prepareForPaint()  # the new view transform now: applied during the paint, it asks for a second one
             self.shape = (rows, cols)
 
     def colours(self, values: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
@@ -490,6 +491,7 @@ class HeadMosaic:
         width, height = per_row * n_k + (per_row - 1) * gap, rows * (n_q + headroom)
         self.extent = (width, height)
         self.view.setRange(xRange=(0, width), yRange=(0, height), padding=0.02)
+        self.view.prepareForPaint()
 
     def _paint_tiles(self) -> None:
         count, n_q, n_k, per_row, gap, headroom = self.geometry

@@ -257,11 +257,21 @@ def random_scores(d_ks: tuple[int, ...], n_keys: int, samples: int = 1024, seed:
     levels = (np.arange(rows) + 0.5) / rows
     out = np.empty((len(d_ks), rows, n_keys))
     for i, d_k in enumerate(d_ks):
+        sample = _chi_square_sample(d_k, seed)
+        norm = np.sqrt(np.interp(levels * (len(sample) - 1), np.arange(len(sample)), sample))  # = np.quantile
         rng = np.random.default_rng([seed, d_k, n_keys])
-        norm = np.sqrt(np.quantile(rng.chisquare(d_k, 20_000), levels))
         out[i] = norm[:, None] * rng.standard_normal((rows, n_keys))
     out.setflags(write=False)
     return out
+
+
+@lru_cache(maxsize=64)
+def _chi_square_sample(d_k: int, seed: int, size: int = 20_000) -> np.ndarray:
+    """``size`` draws of chi-square(d_k), sorted; shared by every number of keys (drawing and
+    sorting them is most of the work of :func:`random_scores`)."""
+    sample = np.sort(np.random.default_rng([seed, d_k]).chisquare(d_k, size))
+    sample.setflags(write=False)
+    return sample
 
 
 @dataclass(frozen=True)
