@@ -256,15 +256,18 @@ def _histograms(x: np.ndarray, y: np.ndarray, real: np.ndarray, by: str, names: 
         values = shown[mask]
         if data is y:  # normalized: symmetric whole-number bins, the same for every method most of the time
             bound = max(4.0, float(np.ceil(np.abs(values).max())))
-            low, high = -bound, bound
-        else:
-            low, high = float(values.min()), float(values.max())
-            if high - low < 1e-9:
-                low, high = low - 0.5, high + 0.5
-        edges = np.linspace(low, high, bins + 1)
+        else:  # symmetric, 1-2-5 steps: the axis holds still while sizes and seeds change the data a little
+            bound = nice_bound(float(np.abs(values).max()))
+        edges = np.linspace(-bound, bound, bins + 1)
         out.append((edges, np.array([np.histogram(take(data, i), edges)[0] for i in range(count)], dtype=float)))
     labels = tuple(f"{names[0] if by == 'sample' else names[1]} = {i}" for i in range(count))
     return Histograms(labels, out[0][0], out[0][1], out[1][0], out[1][1])
+
+
+def nice_bound(x: float) -> float:
+    """The smallest of 1, 2, 5 times a power of ten that is >= x (at least 1)."""
+    power = 10.0 ** np.floor(np.log10(max(x, 1.0)))
+    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= x))
 
 
 def _box(stat: np.ndarray, k: int) -> tuple[tuple[int, int], ...]:
@@ -522,7 +525,7 @@ class NormalizationPanel(Panel):
     def _curve(self, plot, color: str, step: bool = False, dashed: bool = False) -> pg.PlotCurveItem:
         width = self.style_.thin_line_width * 1.5 if step else None  # many overlapping steps: thinner, and cheaper
         pen = self.style_.pen(color, width=width, style=Qt.DashLine if dashed else None)
-        curve = pg.PlotCurveItem(pen=pen)
+        curve = pg.PlotCurveItem(pen=pen, antialias=not step)  # steps are level and upright: crisp without it
         if step:
             curve.setData(np.zeros(2), np.zeros(1), stepMode="center")
         plot.addItem(curve)
@@ -661,7 +664,10 @@ class NormalizationPanel(Panel):
         if self._drawn_view.get("histograms") is h:
             return
         self._drawn_view["histograms"] = h
-        for curves, edges, counts in ((items["before"], h.before_edges, h.before), (items["after"], h.after_edges, h.after)):
+        # heights relative to the tallest bar of each plot: the y range (unlabelled) never moves, so
+        # the axes are not redrawn for it
+        for curves, edges, counts in ((items["before"], h.before_edges, h.before / max(h.before.max(), 1)),
+                                      (items["after"], h.after_edges, h.after / max(h.after.max(), 1))):
             drawn = curves[0].getData()[0]
             if (drawn is not None and np.array_equal(drawn, edges) and len(counts) == sum(c.isVisible() for c in curves)
                     and all(np.array_equal(curves[i].getData()[1], counts[i]) for i in range(len(counts)))):
@@ -676,8 +682,8 @@ class NormalizationPanel(Panel):
                 key.setVisible(i < len(h.labels))
                 if i < len(h.labels):
                     key.setText(h.labels[i])
-        for plot, edges, counts in zip(items["plots"], (h.before_edges, h.after_edges), (h.before, h.after)):
-            self._set_range(plot, edges[0], edges[-1], 0.0, float(counts.max()) if counts.size else 1.0)
+        for plot, edges in zip(items["plots"], (h.before_edges, h.after_edges)):
+            self._set_range(plot, edges[0], edges[-1], 0.0, 1.0)
 
     def _set_range(self, plot, x0: float, x1: float, y0: float, y1: float) -> None:
         """Ranges rounded outward to whole steps, set only when they change: the axes (slow to paint)
@@ -694,6 +700,7 @@ class NormalizationPanel(Panel):
         if getattr(plot, "_ranges", None) != ranges:
             plot._ranges = ranges
             plot.setRange(xRange=ranges[0], yRange=ranges[1], padding=0.02)
+            plot.vb.prepareForPaint()  # the new view transform now: applied during the paint, it asks for a second one
 
     def _draw_spread(self, scene: NormScene) -> None:
         items = self.views["small_batches"]
