@@ -648,6 +648,8 @@ class FloatsPanel(Panel):
         lo, hi = lo_all, max(i.log2_max for i in narrow)
         self.range_plot.setRange(xRange=(lo - 4, hi + 4), yRange=(-0.6, len(view.rows) - 0.1), padding=0)
         self.share_plot.setYRange(-0.6, len(view.rows) - 0.4, padding=0)
+        for plot in (self.range_plot, self.share_plot):  # the new view now: applied in the paint, it asks for a second
+            plot.vb.prepareForPaint()
 
     def _draw_table(self, view: FloatsView) -> None:
         self.table.setRowCount(len(view.rows))
@@ -685,6 +687,7 @@ class FloatsPanel(Panel):
             self.zoom_ticks.setData(x=xs, y=np.zeros(len(xs)))
             pad = 0.04 * (xs.max() - xs.min() or 1)
             self.density_plot.setRange(xRange=(xs.min() - pad, xs.max() + pad), yRange=(-1, 1), padding=0)
+            self.density_plot.vb.prepareForPaint()
             self.density_plot.getAxis("bottom").setLabel("log2 x" if log else "x", color=self.style_.foreground)
             self.zoom_plot.getAxis("bottom").setLabel("log2 x" if log else "x", color=self.style_.foreground)
         near, parsed = view.neighbours, view.parsed.value
@@ -702,6 +705,7 @@ class FloatsPanel(Panel):
             self.zoom_mid.setPos(math.log2(near.midpoint) if log else near.midpoint)
             gap = px[1] - px[0] or 1.0
             self.zoom_plot.setRange(xRange=(px[0] - 1.5 * gap, px[1] + 1.5 * gap), yRange=ZOOM_Y_RANGE, padding=0)
+            self.zoom_plot.vb.prepareForPaint()
             self.zoom_caption.setText(tr("{lower} ← input → {upper}\n{reason}").format(
                 lower=_number(near.lower), upper=_number(near.upper), reason=pick(*fl.REASONS[near.reason])))
             self.zoom_caption.setPos((px[0] + px[1]) / 2, ZOOM_Y_RANGE[1])
@@ -720,6 +724,7 @@ class FloatsPanel(Panel):
         self.hist_curve.setData(hist.edges, shares)
         self.hist_plot.setRange(xRange=(hist.edges[0], hist.edges[-1]),
                                 yRange=(0, max(float(shares.max()), 1e-3) * 1.1), padding=0)
+        self.hist_plot.vb.prepareForPaint()
         ys = np.arange(len(view.scaling))[::-1].astype(float)
         x0, widths, brushes, ybars = [], [], [], []
         for y, stats in zip(ys, view.scaling):

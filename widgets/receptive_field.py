@@ -414,6 +414,7 @@ class ReceptiveFieldPanel(Panel):
         self.rf_curve.setData(x, rfs)
         self.jump_curve.setData(x, jumps)
         self.growth.setRange(xRange=(0.5, len(rows) + 0.5), yRange=(0, math.ceil(max(rfs.max(), 1.0))), padding=0.02)
+        self.growth.vb.prepareForPaint()  # the new view now: applied in the paint, it asks for a second one
 
     def _draw_squares(self, scene: RFScene) -> None:
         """Nested squares: the chosen unit's field at every layer up to the chosen one, outermost last."""
@@ -442,6 +443,7 @@ class ReceptiveFieldPanel(Panel):
         last = scene.regions[-1]
         margin = max(0, -last[0].first, -last[1].first, last[0].last - size + 1, last[1].last - size + 1)
         self.input_view.setRange(xRange=(-margin - 1, size + margin), yRange=(-margin - 1, size + margin), padding=0.02)
+        self.input_view.vb.prepareForPaint()
         row = scene.table.rows[self.values["layer"] - 1]
         rows, cols = last
         padding = max(rows.padding_pixels, cols.padding_pixels)
@@ -506,6 +508,7 @@ class ReceptiveFieldPanel(Panel):
         self.erf_square.setRect(QRectF(first - 0.5, first - 0.5, last - first + 1, last - first + 1))
         self.erf_plot.setRange(xRange=(min(first, 0) - 1, max(last, size - 1) + 1),
                                yRange=(min(first, 0) - 1, max(last, size - 1) + 1), padding=0.02)
+        self.erf_plot.vb.prepareForPaint()
         self._erf_text = tr("Effective field: std {sy:.1f} x {sx:.1f} px; 95% of the gradient on {f:.0%} of the "
                             "theoretical square").format(sy=result.std[0], sx=result.std[1], f=result.fraction_95)
         self._show_unit_label()
