@@ -314,16 +314,17 @@ class TokenAxis(pg.AxisItem):
         left = self.orientation == "left"
         rect = self.boundingRect()
         edge = rect.right() if left else rect.top()
-        positions = []
-        for index in range(len(self.tokens)):
+        ends = []  # cell centres are evenly spaced: map the first two, step on from there
+        for index in (0, 1):
             point = self.mapFromScene(view.mapViewToScene(QPointF(0.5, index + 0.5) if left else QPointF(index + 0.5, 0.5)))
-            positions.append(point.y() if left else point.x())
+            ends.append(point.y() if left else point.x())
+        positions = [ends[0] + index * (ends[1] - ends[0]) for index in range(len(self.tokens))]
         p.setPen(self.pen())
         if left:
             p.drawLine(QPointF(edge, min(positions) - 100), QPointF(edge, max(positions) + 100))
         p.setClipRect(rect)
         line = self._metrics.height()
-        cell = abs(positions[-1] - positions[0]) / (len(positions) - 1) if len(positions) > 1 else line
+        cell = abs(ends[1] - ends[0]) if len(positions) > 1 else line
         every = max(1, math.ceil((line if left or self.upright else 1.3 * line) / max(cell, 1e-9)))
         for index, at in enumerate(positions):
             if left:
