@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, QSignalBlocker, Qt
-from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPen
+from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QImage, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from widgets.items import never_widens
@@ -339,13 +339,34 @@ class TokenAxis(pg.AxisItem):
                 p.drawText(QRectF(0, at - line / 2, edge - 6, line), int(Qt.AlignRight | Qt.AlignVCenter), text)
             elif not self.upright:
                 p.drawText(QRectF(at - 2 * line, edge + 5, 4 * line, line), int(Qt.AlignHCenter | Qt.AlignTop), text)
-            else:
-                p.save()
-                p.translate(at, edge + 6)
-                p.rotate(-90)
-                p.drawText(QRectF(6 - rect.height(), -line / 2, rect.height() - 6, line),
-                           int(Qt.AlignRight | Qt.AlignVCenter), text)
-                p.restore()
+            else:  # reads upwards, ending at the axis
+                image = self._upright_label(text, p.device().devicePixelRatioF())
+                p.drawImage(QPointF(at - image.deviceIndependentSize().width() / 2, edge + 6), image)
+
+    _UPRIGHT: dict[tuple, QImage] = {}  # turned labels, drawn once: text along a turned baseline is slow to draw
+
+    def _upright_label(self, text: str, ratio: float) -> QImage:
+        font = self.style["tickFont"]
+        key = (text, font.key(), self.textPen().color().rgba(), ratio)
+        image = self._UPRIGHT.get(key)
+        if image is None:
+            if len(self._UPRIGHT) > 4000:
+                self._UPRIGHT.clear()
+            metrics = QFontMetricsF(font)
+            width, height = math.ceil(metrics.horizontalAdvance(text)) + 2, math.ceil(metrics.height())
+            flat = QImage(round(width * ratio), round(height * ratio), QImage.Format_ARGB32_Premultiplied)
+            flat.setDevicePixelRatio(ratio)
+            flat.fill(Qt.transparent)
+            painter = QPainter(flat)
+            painter.setRenderHint(QPainter.TextAntialiasing)
+            painter.setFont(font)
+            painter.setPen(self.textPen())
+            painter.drawText(QRectF(0, 0, width, height), int(Qt.AlignRight | Qt.AlignVCenter), text)
+            painter.end()
+            image = flat.transformed(QTransform().rotate(-90))
+            image.setDevicePixelRatio(ratio)
+            self._UPRIGHT[key] = image
+        return image
 
 
 class _ClickViewBox(pg.ViewBox):
