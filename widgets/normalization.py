@@ -457,6 +457,7 @@ class NormalizationPanel(Panel):
                 plot.getAxis(axis).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
             if not left and view != "small_batches" and not (view == "train_eval" and row == 0):
                 plot.hideAxis("left")  # histograms: the shape matters, counts would only repaint an axis per change
+                plot.showGrid(x=False, y=False)  # the grid is redrawn with its axis whenever the range moves
             never_widens(plot.titleLabel)
             plots.append(plot)
         items: dict[str, Any] = {"canvas": canvas, "plots": plots}
