@@ -215,3 +215,12 @@ def test_notes_show_the_current_method(panel):
     panel.refresh_notes()
     text = panel.notes.toPlainText()
     assert "GroupNorm" in text and "C/G × H × W" in text and "16 separate statistics" in text
+
+
+def test_batch_of_one_single_pixel_normalizes_to_zeros_not_nan(panel):
+    """BatchNorm in training mode on one sample of one pixel: every statistic has one cell, variance 0."""
+    assert panel.set_values({"batch": 1, "height": 1, "width": 1})
+    panel.compute_now()
+    assert np.array_equal(panel.result.y, np.zeros((1, 6, 1)))
+    assert (panel.result.var == 0).all() and "nan" not in panel.readout.text().lower()
+    assert all("nan" not in panel.table.item(r, c).text().lower() for r in range(6) for c in range(4))
