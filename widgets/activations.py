@@ -15,6 +15,7 @@ from PySide6.QtCore import QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from widgets.items import held_range
 from widgets.panel import Panel
 from workbench.compute import activations as act
 from workbench.i18n import pick, tr
@@ -260,6 +261,7 @@ def snapped_range(lo: float, hi: float) -> tuple[float, float]:
 
 
 class ActivationsPanel(Panel):
+    _curve_y = _depth_y = _hist_x = _hist_y = None  # ranges shown, held while the data fits (held_range)
     NAME = "activations"
     TITLE_EN = "Activations"
     TITLE_ZH = "激活函数"
@@ -454,7 +456,8 @@ class ActivationsPanel(Panel):
                     lows.append(float(values.min()))
                     highs.append(float(values.max()))
         if lows:
-            self.curve_plot.setRange(xRange=(v["x_min"], v["x_max"]), yRange=snapped_range(min(lows), max(highs)), padding=0)
+            self._curve_y = held_range(self._curve_y, snapped_range(min(lows), max(highs)))
+            self.curve_plot.setRange(xRange=(v["x_min"], v["x_max"]), yRange=self._curve_y, padding=0)
         else:
             self.curve_plot.setRange(xRange=(v["x_min"], v["x_max"]), padding=0)
         self.curve_plot.vb.prepareForPaint()  # apply the new view now, not in a second paint
@@ -531,8 +534,8 @@ class ActivationsPanel(Panel):
             ys.append(y)
         zeros = any(np.any(values == 0) for values in series)
         lo, hi = min(float(y.min()) for y in ys), max(float(y.max()) for y in ys)
-        self.depth_plot.setRange(xRange=(1, max(layers[-1], 2)), yRange=(math.floor(lo - 0.1), math.ceil(hi + 0.1)),
-                                 padding=0.02)
+        self._depth_y = held_range(self._depth_y, (math.floor(lo - 0.1), math.ceil(hi + 0.1)))
+        self.depth_plot.setRange(xRange=(1, max(layers[-1], 2)), yRange=self._depth_y, padding=0.02)
         depth = len(layers)
         note = tr("last layer: {dead} dead, {saturated} saturated").format(
             dead=f"{flow.dead_fraction[-1]:.0%}", saturated=f"{flow.saturated_fraction[-1]:.0%}")
@@ -558,8 +561,9 @@ class ActivationsPanel(Panel):
         edges = edges[np.isfinite(edges)]
         shares = flow.histograms[chosen] / np.maximum(flow.histograms[chosen].sum(axis=1, keepdims=True), 1)
         if edges.size:  # snapped, so a new seed or bias re-labels the axes only now and then
-            self.hist_plot.setRange(xRange=snapped_range(float(edges.min()), float(edges.max())),
-                                    yRange=(0, snapped_range(0.0, float(shares.max()) or 1.0)[1]), padding=0)
+            self._hist_x = held_range(self._hist_x, snapped_range(float(edges.min()), float(edges.max())))
+            self._hist_y = held_range(self._hist_y, (0, snapped_range(0.0, float(shares.max()) or 1.0)[1]))
+            self.hist_plot.setRange(xRange=self._hist_x, yRange=self._hist_y, padding=0)
         self.hist_plot.vb.prepareForPaint()
         self.depth_plot.vb.prepareForPaint()
         problems = []

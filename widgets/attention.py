@@ -14,7 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QImage, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from widgets.items import never_widens
+from widgets.items import held_range, never_widens
 from widgets.panel import Panel
 from workbench.compute import attention as att
 from workbench.i18n import pick, tr
@@ -538,6 +538,7 @@ class HeadMosaic:
 
 
 class AttentionPanel(Panel):
+    _levels: tuple | None = None  # the scores' colour levels shown
     NAME = "attention"
     TITLE_EN = "Attention"
     TITLE_ZH = "注意力"
@@ -695,6 +696,8 @@ class AttentionPanel(Panel):
         shown_scores = np.where(hidden, np.nan, scores)
         finite = np.abs(shown_scores[~hidden]) if np.any(~hidden) else np.zeros(1)
         bound = nice_ceiling(float(finite.max())) if finite.size and finite.max() > 0 else 1.0
+        self._levels = held_range(self._levels, (-bound, bound))  # the colour bar holds while the scores fit
+        bound = self._levels[1]
         self.maps["scores"].show(shown_scores, (-bound, bound))
         set_bar_levels(self.scores_bar, (-bound, bound))
         self.maps["weights"].show(np.where(hidden, np.nan, weights), (0.0, 1.0))

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QGraphicsScene,
                                QSizePolicy, QSplitter, QTableWidget, QTableWidgetItem, QToolTip,
                                QVBoxLayout, QWidget)
 
+from widgets.items import held_range
 from widgets.panel import Panel
 from workbench.compute import floats as fl
 from workbench.i18n import pick, tr
@@ -716,14 +717,18 @@ class FloatsPanel(Panel):
             self.zoom_caption.setPos(float(np.mean(self.zoom_plot.viewRange()[0])), ZOOM_Y_RANGE[1])
 
     _density_key: tuple = ()
+    _hist_ranges: tuple = (None, None)
 
     def _draw_scaling(self, view: FloatsView) -> None:
         hist = view.histogram
         total = max(int(hist.counts.sum() + hist.below + hist.above + hist.zeros), 1)
         shares = hist.counts / total
         self.hist_curve.setData(hist.edges, shares)
-        self.hist_plot.setRange(xRange=(hist.edges[0], hist.edges[-1]),
-                                yRange=(0, max(float(shares.max()), 1e-3) * 1.1), padding=0)
+        x_range = held_range(self._hist_ranges[0], (float(hist.edges[0]), float(hist.edges[-1])))
+        y_range = held_range(self._hist_ranges[1], (0.0, max(float(shares.max()), 1e-3) * 1.1))
+        if (x_range, y_range) != self._hist_ranges:  # the axis holds while the histogram moves inside it
+            self._hist_ranges = (x_range, y_range)
+            self.hist_plot.setRange(xRange=x_range, yRange=y_range, padding=0)
         self.hist_plot.vb.prepareForPaint()
         ys = np.arange(len(view.scaling))[::-1].astype(float)
         x0, widths, brushes, ybars = [], [], [], []

@@ -17,3 +17,13 @@ def never_widens(label: pg.LabelItem) -> None:
         label._sizeHint[Qt.SizeHint.MinimumSize] = (0, label._sizeHint[Qt.SizeHint.MinimumSize][1])
     label.updateMin = update_min
     update_min()
+
+
+def held_range(shown: tuple[float, float] | None, wanted: tuple[float, float], fill: float = 0.5) -> tuple[float, float]:
+    """The range to show: ``shown`` while it contains ``wanted`` and ``wanted`` spans at least
+    ``fill`` of it, else ``wanted``. An axis then holds still while its data moves a little inside
+    it (redrawing an axis and its labels costs a few ms), and the data is seen to move."""
+    if shown is not None and shown[0] <= wanted[0] and wanted[1] <= shown[1] and (
+            wanted[1] - wanted[0] >= fill * (shown[1] - shown[0])):
+        return shown
+    return wanted

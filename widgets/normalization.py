@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QHeaderView, QL
                                QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from widgets.cube import CubePicture, CubeView
-from widgets.items import never_widens
+from widgets.items import held_range, never_widens
 from widgets.panel import Panel
 from workbench.compute import normalization as nz
 from workbench.i18n import pick, tr
@@ -687,8 +687,8 @@ class NormalizationPanel(Panel):
             self._set_range(plot, edges[0], edges[-1], 0.0, 1.0)
 
     def _set_range(self, plot, x0: float, x1: float, y0: float, y1: float) -> None:
-        """Ranges rounded outward to whole steps, set only when they change: the axes (slow to paint)
-        stay as they are while the data moves inside them."""
+        """Ranges rounded outward to whole steps and held while the data fits them (held_range), set
+        only when they change: the axes (slow to paint) stay as they are while the data moves inside them."""
         def outward(low: float, high: float) -> tuple[float, float]:
             span = max(high - low, 1e-9)
             step = 10 ** np.floor(np.log10(span)) / 2
@@ -697,8 +697,10 @@ class NormalizationPanel(Panel):
         def nice_top(high: float) -> float:  # 1, 2, 5, 10, 20, ...: counts jitter inside one range
             power = 10 ** np.floor(np.log10(max(high, 1e-9)))
             return float(next(m * power for m in (1, 2, 5, 10) if m * power >= high))
-        ranges = (outward(x0, x1), (0.0, nice_top(y1)) if y0 == 0 else outward(min(y0, y1), max(y0, y1)))
-        if getattr(plot, "_ranges", None) != ranges:
+        shown = getattr(plot, "_ranges", (None, None))
+        ranges = (held_range(shown[0], outward(x0, x1)),
+                  held_range(shown[1], (0.0, nice_top(y1)) if y0 == 0 else outward(min(y0, y1), max(y0, y1))))
+        if shown != ranges:
             plot._ranges = ranges
             plot.setRange(xRange=ranges[0], yRange=ranges[1], padding=0.02)
             plot.vb.prepareForPaint()  # the new view transform now: applied during the paint, it asks for a second one

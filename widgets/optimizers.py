@@ -14,6 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
+from widgets.items import held_range
 from widgets.panel import Panel
 from workbench.compute import optimizers as opt
 from workbench.i18n import pick, tr
@@ -581,11 +582,16 @@ class OptimizersPanel(Panel):
     def _fit(plot: pg.PlotItem, steps: int, ys: list[np.ndarray]) -> None:
         """Set a side plot's range here, before the paint, so a change costs one paint
         (auto-range would re-range during the paint and ask for a second one). ``ys`` are log10
-        values: the range snaps out to whole decades, so a drag re-labels the axis only when a
-        curve crosses a decade, and the axis holds still while the curves move."""
+        values: the range snaps out to whole decades and is kept while the curves fit inside it and
+        fill at least half of it, so a drag re-labels the axis only now and then."""
         if ys:
             lo, hi = min(float(y.min()) for y in ys), max(float(y.max()) for y in ys)
-            plot.setRange(xRange=(0, steps), yRange=(math.floor(lo - 0.05), math.ceil(hi + 0.05)), padding=0)
+            shown = getattr(plot, "_decades", None) if getattr(plot, "_steps", None) == steps else None
+            decades = held_range(shown, (math.floor(lo - 0.05), math.ceil(hi + 0.05)))
+            if decades == shown:
+                return
+            plot._decades, plot._steps = decades, steps
+            plot.setRange(xRange=(0, steps), yRange=decades, padding=0)
             plot.vb.prepareForPaint()  # apply the new view transform now, not during the paint
 
     def _draw_paths(self, race: Race) -> None:
