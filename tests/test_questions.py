@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from PySide6.QtCore import QSettings
 
-from widgets.note_export import card_values, write_card_note, write_topic_note
+from widgets.note_export import card_values, write_topic_note
 from widgets.render import render_image
 from widgets.style import Style
 from workbench.app import MainWindow

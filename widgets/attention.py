@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, 
 from widgets.items import held_range, never_widens
 from widgets.panel import Panel
 from workbench.compute import attention as att
-from workbench.i18n import pick, tr
+from workbench.i18n import tr
 from workbench.params import Choice, Param, ParamSet, Preset
 
 MASKS = {"none": ("No mask", "不加掩码"), "padding": ("Padding (key [PAD] hidden)", "填充掩码（遮住 [PAD] 键）"),

@@ -13,8 +13,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
-from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QGraphicsScene, QGridLayout, QHBoxLayout, QHeaderView, QLabel,
-                               QSizePolicy, QSplitter, QTableWidget, QTableWidgetItem, QToolTip,
+from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QGraphicsScene, QHBoxLayout, QHeaderView, QLabel,
+                               QSizePolicy, QTableWidget, QTableWidgetItem, QToolTip,
                                QVBoxLayout, QWidget)
 
 from widgets.items import held_range

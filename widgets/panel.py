@@ -18,7 +18,7 @@ from importlib import resources
 from typing import Any, Mapping
 
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter,
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QPushButton, QScrollArea, QSplitter,
                                QTextBrowser, QVBoxLayout, QWidget)
 from superqt import QCollapsible
 

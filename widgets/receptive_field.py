@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QGraphicsRectIt
 from widgets.items import never_widens
 from widgets.panel import Panel
 from workbench.compute import receptive_field as rf
-from workbench.i18n import pick, tr
+from workbench.i18n import tr
 from workbench.params import Choice, Param, ParamSet, Preset
 
 EDIT_COLUMNS = ("name", "kind", "kernel", "stride", "padding", "dilation", "channels")

@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from workbench import __version__
-from workbench.i18n import LANGUAGES, set_language, system_language, tr
+from workbench.i18n import LANGUAGES, set_language, system_language
 from workbench.params import ParamError
 from workbench.registry import PANELS
 from workbench.scene import SceneError, read_scene
