@@ -461,7 +461,6 @@ class NormalizationPanel(Panel):
             never_widens(plot.titleLabel)
             plots.append(plot)
         items: dict[str, Any] = {"canvas": canvas, "plots": plots}
-        legend = lambda plot: self._legend(plot)  # noqa: E731
         if view == "histograms":
             items["key"] = []  # coloured names at the top left of "after": text items, no layout to redo per change
             for i in range(HIST_GROUPS):
@@ -476,7 +475,7 @@ class NormalizationPanel(Panel):
             top, bottom = plots
             for plot in plots:  # batch size on a log axis, ticks at the powers of two
                 plot.getAxis("bottom").setTicks([[(float(np.log10(b)), str(b)) for b in (1, 2, 4, 8, 16, 32, 64)], []])
-            items["legend_top"], items["legend_bottom"] = legend(top), legend(bottom)
+            items["legend_top"], items["legend_bottom"] = self._legend(top), self._legend(bottom)
             items["mean_band"] = self._band(top, st.series[0])
             items["var_band"] = self._band(top, st.series[1])
             items["mean_curve"] = self._curve(top, st.series[0])
@@ -499,7 +498,7 @@ class NormalizationPanel(Panel):
                 items["markers"].append(marker)
         else:
             top, bottom = plots
-            items["legend_top"], items["legend_bottom"] = self._legend(top, (6, 6)), legend(bottom)
+            items["legend_top"], items["legend_bottom"] = self._legend(top, (6, 6)), self._legend(bottom)
             items["true_mean"] = self._curve(top, st.series[0], dashed=True)
             items["batch_mean"] = pg.ScatterPlotItem(size=st.marker_size * 0.55, pen=None, brush=pg.mkBrush(st.series[0]))
             top.addItem(items["batch_mean"])
