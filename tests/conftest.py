@@ -42,3 +42,21 @@ def open_panel(qtbot, style):
     yield open_
     for panel in opened:
         panel.retire()
+
+
+@pytest.fixture
+def store(tmp_path):
+    """Settings in a private INI file."""
+    from PySide6.QtCore import QSettings
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, store, style):
+    """The main window on the optimizers panel, its first result drawn."""
+    from workbench.app import MainWindow
+    window = MainWindow(style, "optimizers", store=store)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.panel.result is not None, timeout=10_000)
+    return window

@@ -5,30 +5,14 @@ import os
 import stat
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from widgets.style import Style
-from workbench.app import MainWindow, read_settings
+from workbench.app import read_settings
 from workbench.i18n import language
 from workbench.registry import PANELS
 from workbench.scene import read_scene
-
-
-@pytest.fixture
-def store(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-
-
-@pytest.fixture
-def window(qtbot, store):
-    window = MainWindow(Style(), "optimizers", store=store)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitSignal(window.panel.drawn, timeout=10_000)
-    qtbot.waitUntil(lambda: window.panel.result is not None, timeout=10_000)
-    return window
 
 
 def menu_texts(window):

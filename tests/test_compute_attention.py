@@ -271,12 +271,6 @@ def test_saturation_statistics_equal_torch_on_the_same_scores(scaled, temperatur
         assert sat.jacobian_norm[i] == pytest.approx(float(jac.mean()), rel=1e-9, abs=1e-12)
 
 
-def test_backend_imports_neither_qt_nor_torch():
-    code = "import sys, workbench.compute.attention; print(sorted(m for m in ('PySide6', 'torch') if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
-
-
 def test_module_exports_exist():
     for name in att.__all__:
         assert hasattr(att, name), name

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -538,13 +536,6 @@ def test_running_stream_drift_and_prefix():
 
 
 # ---- the module --------------------------------------------------------------------------------------
-def test_backend_imports_neither_qt_nor_torch():
-    code = ("import sys, workbench.compute.normalization; "
-            "print(sorted(m for m in ('PySide6', 'torch') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
-
-
 def test_module_exports_exist():
     for name in norm.__all__:
         assert hasattr(norm, name), name

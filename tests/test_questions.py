@@ -8,32 +8,17 @@ import shutil
 import subprocess
 
 import pytest
-from PySide6.QtCore import QSettings
 
-from widgets.note_export import card_values, write_topic_note
+from widgets.note_export import write_topic_note
 from widgets.render import render_image
 from widgets.style import Style
 from workbench.app import MainWindow
-from workbench.cards import cards_in_topic, find_card, load_cards
+from workbench.cards import card_values, cards_in_topic, find_card, load_cards
 from workbench.i18n import set_language
 from workbench.notes import image_name
 
 WORKBENCH = shutil.which("workbench") or pytest.fail("the workbench entry point is not installed")
 TOPICS, CARDS = load_cards()
-
-
-@pytest.fixture
-def store(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-
-
-@pytest.fixture
-def window(qtbot, store):
-    window = MainWindow(Style(), "optimizers", store=store)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window.panel.result is not None, timeout=10_000)
-    return window
 
 
 def test_every_card_opens_in_its_panel_and_its_figure_renders(window):

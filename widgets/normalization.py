@@ -257,7 +257,7 @@ def _histograms(x: np.ndarray, y: np.ndarray, real: np.ndarray, by: str, names: 
         if data is y:  # normalized: symmetric whole-number bins, the same for every method most of the time
             bound = max(4.0, float(np.ceil(np.abs(values).max())))
         else:  # symmetric, 1-2-5 steps: the axis holds still while sizes and seeds change the data a little
-            bound = nice_bound(float(np.abs(values).max()))
+            bound = nice_bound(max(float(np.abs(values).max()), 1.0))
         edges = np.linspace(-bound, bound, bins + 1)
         out.append((edges, np.array([np.histogram(take(data, i), edges)[0] for i in range(count)], dtype=float)))
     labels = tuple(f"{names[0] if by == 'sample' else names[1]} = {i}" for i in range(count))
@@ -265,8 +265,8 @@ def _histograms(x: np.ndarray, y: np.ndarray, real: np.ndarray, by: str, names: 
 
 
 def nice_bound(x: float) -> float:
-    """The smallest of 1, 2, 5 times a power of ten that is >= x (at least 1)."""
-    power = 10.0 ** np.floor(np.log10(max(x, 1.0)))
+    """The smallest of 1, 2, 5 times a power of ten that is >= x (> 0)."""
+    power = 10.0 ** np.floor(np.log10(max(x, 1e-9)))
     return float(next(m * power for m in (1, 2, 5, 10) if m * power >= x))
 
 
@@ -692,13 +692,9 @@ class NormalizationPanel(Panel):
             span = max(high - low, 1e-9)
             step = 10 ** np.floor(np.log10(span)) / 2
             return float(np.floor(low / step) * step), float(np.ceil(high / step) * step)
-
-        def nice_top(high: float) -> float:  # 1, 2, 5, 10, 20, ...: counts jitter inside one range
-            power = 10 ** np.floor(np.log10(max(high, 1e-9)))
-            return float(next(m * power for m in (1, 2, 5, 10) if m * power >= high))
         shown = getattr(plot, "_ranges", (None, None))
         ranges = (held_range(shown[0], outward(x0, x1)),
-                  held_range(shown[1], (0.0, nice_top(y1)) if y0 == 0 else outward(min(y0, y1), max(y0, y1))))
+                  held_range(shown[1], (0.0, nice_bound(y1)) if y0 == 0 else outward(min(y0, y1), max(y0, y1))))
         if shown != ranges:
             plot._ranges = ranges
             plot.setRange(xRange=ranges[0], yRange=ranges[1], padding=0.02)

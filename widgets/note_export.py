@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from widgets.panel import Panel
 from widgets.render import offscreen_panel, save_png
 from widgets.style import Style
-from workbench.cards import Card, Topic
+from workbench.cards import Card, Topic, card_values
 from workbench.i18n import language
 from workbench.notes import card_markdown, image_name, note_name, topic_markdown, topic_note_name
-from workbench.registry import panel_class
 from workbench.scene import write_atomic
 
 NOTE_SCALE = 2
-
-
-def card_values(card: Card) -> dict[str, Any]:
-    """The card's scene over its panel's defaults (ParamError if the scene is not valid)."""
-    return panel_class(card.panel).PARAMS.resolve(dict(card.scene))
 
 
 def _figure(card: Card, folder: Path, style: Style, panel: Panel | None) -> str:

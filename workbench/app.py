@@ -304,16 +304,24 @@ class MainWindow(QMainWindow):
     def export(self, path: str, kind: str, scale: int = 2) -> bool:
         """kind: png | svg | data. A failure is reported in the status bar."""
         panel = self.panel
-        try:
+
+        def write() -> str:
             if kind == "png":
                 save_png(panel.figure, path, self.style_, scale, self._caption())
             elif kind == "svg":
                 save_svg(panel.figure, path, self.style_, panel.title(), self._caption())
             else:
                 save_data(path, self.current, panel.values, panel.result)
-        except OSError as error:
+            return path
+        return self._exported(path, write)
+
+    def _exported(self, target: str, write) -> bool:
+        """Run ``write`` (it returns the path written) and say in the status bar what came of it."""
+        try:
+            path = write()
+        except (OSError, ParamError) as error:
             self.show_message(tr("Could not export to {path}: {error}").format(
-                path=path, error=error.strerror or error), True)
+                path=target, error=getattr(error, "strerror", None) or error), True)
             return False
         self.show_message(tr("Exported {path}").format(path=path))
         return True
@@ -380,7 +388,7 @@ class MainWindow(QMainWindow):
 
     def open_card(self, card, answer_shown: bool = True) -> bool:
         """Switch to the card's panel and scene; the notes show the question (and the answer)."""
-        from widgets.note_export import card_values
+        from workbench.cards import card_values
 
         try:
             values = card_values(card)
@@ -404,14 +412,7 @@ class MainWindow(QMainWindow):
             return False
         topic = next(t for t in load_cards()[0] if t.id == card.topic)
         self.panel.compute_now()
-        try:
-            path = write_card_note(card, topic, folder, self.style_, self.panel)
-        except OSError as error:
-            self.show_message(tr("Could not export to {path}: {error}").format(
-                path=folder, error=error.strerror or error), True)
-            return False
-        self.show_message(tr("Exported {path}").format(path=path))
-        return True
+        return self._exported(folder, lambda: write_card_note(card, topic, folder, self.style_, self.panel))
 
     def export_topic_note(self, topic, folder: str) -> bool:
         """Every card of ``topic`` in one Markdown note, the figures beside it, into ``folder``."""
@@ -421,15 +422,9 @@ class MainWindow(QMainWindow):
         cards = [c for c in cards_in_topic(load_cards()[1], topic.id) if c.panel in PANELS]
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
-            path = write_topic_note(topic, cards, folder, self.style_)
-        except (OSError, ParamError) as error:
-            self.show_message(tr("Could not export to {path}: {error}").format(
-                path=folder, error=getattr(error, "strerror", None) or error), True)
-            return False
+            return self._exported(folder, lambda: write_topic_note(topic, cards, folder, self.style_))
         finally:
             QApplication.restoreOverrideCursor()
-        self.show_message(tr("Exported {path}").format(path=path))
-        return True
 
     def export_card_note_dialog(self, card) -> None:
         folder = QFileDialog.getExistingDirectory(self, tr("Folder for the note"))

@@ -238,16 +238,23 @@ def parse_cards(topics_data: Any, files: Mapping[str, Any]) -> list[Card]:
     return parse(topics_data, files)[1]
 
 
+def card_values(card: Card) -> dict[str, Any]:
+    """The card's scene over its panel's defaults (imports the panel, hence Qt); ParamError when
+    the scene is not valid for the panel."""
+    from workbench.registry import panel_class
+
+    return panel_class(card.panel).PARAMS.resolve(dict(card.scene))
+
+
 def check_scenes(cards: Iterable[Card]) -> None:
     """Resolve every card's scene against its panel's declared parameters (imports the panels,
     hence Qt); raise CardError listing every refused value."""
     from workbench.params import ParamError
-    from workbench.registry import panel_class
 
     problems = []
     for card in cards:
         try:
-            panel_class(card.panel).PARAMS.resolve(dict(card.scene))
+            card_values(card)
         except ParamError as error:
             problems.extend(f"{card.panel}.json: card {card.id}: scene: {p}" for p in error.problems)
     if problems:

@@ -260,10 +260,10 @@ def _card(card_id: str):
 
 
 def _card_values(card) -> dict[str, Any]:
-    from workbench.registry import panel_class
+    from workbench.cards import card_values
 
     try:
-        return panel_class(card.panel).PARAMS.resolve(dict(card.scene))
+        return card_values(card)
     except ParamError as error:
         raise UsageError(f"card {card.id}: {error}") from None
 
