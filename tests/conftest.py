@@ -1,5 +1,6 @@
 """Test configuration: offscreen Qt, a private settings folder, English by default."""
 
+import gc
 import os
 import tempfile
 
@@ -60,3 +61,17 @@ def window(qtbot, store, style):
     window.show()
     qtbot.waitUntil(lambda: window.panel.result is not None, timeout=10_000)
     return window
+
+
+@pytest.fixture(autouse=True)
+def earlier_widgets_collected():
+    """Before each test, the widgets earlier tests closed are deleted and their Python objects
+    collected: here, between tests, and not whenever the garbage collector happens to run, which
+    can be in the middle of a later test's paint (a pyqtgraph item deleted there aborts the process
+    with 'pure virtual method called')."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+    if QCoreApplication.instance() is not None:
+        QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)
+        gc.collect()
+    gc.freeze()  # what lives on is not scanned again: the next collection sees only this test's objects
+    yield
