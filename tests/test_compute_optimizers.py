@@ -323,6 +323,21 @@ def test_trace_fields_are_consistent():
         t.points[0, 0] = 3.0
 
 
+@pytest.mark.parametrize("name", SURFACES)
+def test_gradient_takes_arrays_and_norms_match_the_per_step_ones(name):
+    """Without noise or clipping the norms are computed from the points afterwards, through the
+    gradient on arrays: the same numbers as the loops' per-step gradient."""
+    surface = make_surface(name, kappa=30.0, theta=25.0)
+    t = trace(surface, "adam", surface.start, 200, lr=0.05)
+    xs, ys = t.points[:-1, 0], t.points[:-1, 1]
+    gx, gy = surface.grad(xs, ys)
+    scalar = np.array([surface.grad(float(x), float(y)) for x, y in zip(xs, ys)])
+    np.testing.assert_allclose(np.column_stack([gx, gy]), scalar, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(t.grad_norms, [math.hypot(*g) for g in scalar], rtol=1e-14)
+    clipped = trace(surface, "adam", surface.start, 200, lr=0.05, clip=1e300)  # per-step norms
+    np.testing.assert_allclose(clipped.grad_norms, t.grad_norms, rtol=1e-14)
+
+
 def test_clipping_caps_the_step_of_sgd():
     t = trace("rosenbrock", "sgd", (-1.5, 2.0), 1, lr=0.01, clip=1.0)
     step = np.linalg.norm(t.points[1] - t.points[0])

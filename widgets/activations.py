@@ -15,7 +15,7 @@ from PySide6.QtCore import QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from widgets.items import held_range
+from widgets.items import DecadeAxis, held_range
 from widgets.panel import Panel
 from workbench.compute import activations as act
 from workbench.i18n import pick, tr
@@ -345,9 +345,8 @@ class ActivationsPanel(Panel):
         self.curve_plot.addItem(self.probe_dots, ignoreBounds=True)
         self.brushes = {name: pg.mkBrush(color) for name, color in self.colors.items()}
         # depth
-        self.depth_plot = ci.addPlot(row=1, col=0)
+        self.depth_plot = ci.addPlot(row=1, col=0, axisItems={"left": DecadeAxis("left")})
         st.style_plot(self.depth_plot, tr("Through the layers"), "", tr("layer"))
-        self.depth_plot.getAxis("left").setLogMode(True)
         legend_style = {"labelTextColor": st.foreground, "labelTextSize": f"{st.point_size * 0.85:.0f}pt"}
         self.depth_legend = pg.LegendItem(**legend_style)  # below the plot: the curves cross every corner
         ci.addItem(self.depth_legend, row=2, col=0)

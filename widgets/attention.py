@@ -14,7 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QImage, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from widgets.items import held_range, never_widens
+from widgets.items import DecadeAxis, held_range, never_widens
 from widgets.panel import Panel
 from workbench.compute import attention as att
 from workbench.i18n import tr
@@ -618,18 +618,16 @@ class AttentionPanel(Panel):
         ci.addItem(heads_view, row=1, col=0, colspan=5)
         self.mosaic = HeadMosaic(heads_view, st, weights_cmap)
         bottom = ci.addLayout(row=2, col=0, colspan=5)
-        self.std_plot = bottom.addPlot(row=0, col=0)
+        self.std_plot = bottom.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left"), "bottom": DecadeAxis("bottom")})
         st.style_plot(self.std_plot, tr("Score spread"), tr("std of the logits"), "d_k")
-        self.sat_plot = bottom.addPlot(row=0, col=1)
+        self.sat_plot = bottom.addPlot(row=0, col=1, axisItems={"bottom": DecadeAxis("bottom")})
         st.style_plot(self.sat_plot, tr("Saturation at T = 1"), "", "d_k")
         for plot in (self.std_plot, self.sat_plot):
             never_widens(plot.titleLabel)
-            plot.getAxis("bottom").setLogMode(True)  # the curves carry log10 values; ticks read 10^k
             plot.setMenuEnabled(False)
             plot.hideButtons()
             plot.setMouseEnabled(x=False, y=False)
             plot.getAxis("left").setWidth(int(st.point_size * 4.5))
-        self.std_plot.getAxis("left").setLogMode(True)
         self.std_plot.setRange(xRange=(0, math.log10(D_KS[-1])), yRange=(-1.5, 2.0), padding=0.02)
         self.sat_plot.setRange(xRange=(0, math.log10(D_KS[-1])), yRange=(0, 1), padding=0.02)
         legend_style = {"labelTextColor": st.foreground, "labelTextSize": f"{st.point_size * 0.85:.0f}pt"}

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
-from widgets.items import held_range
+from widgets.items import DecadeAxis, held_range
 from widgets.panel import Panel
 from workbench.compute import optimizers as opt
 from workbench.i18n import pick, tr
@@ -355,9 +355,9 @@ class OptimizersPanel(Panel):
         self.minima = pg.ScatterPlotItem(symbol="star", size=st.marker_size * 1.6, pen=pg.mkPen("#000000", width=1),
                                          brush=pg.mkBrush("#FFFFFF"))
         self.map.addItem(self.minima)
-        self.loss_plot = loss_view.addPlot(row=0, col=0)
+        self.loss_plot = loss_view.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")})
         st.style_plot(self.loss_plot, tr("Loss per step"), tr("loss − min"), tr("step"))
-        self.lr_plot = lr_view.addPlot(row=0, col=0)
+        self.lr_plot = lr_view.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")})
         st.style_plot(self.lr_plot, tr("Learning rate per step"), "lr", tr("step"))
         self.legend = pg.LegendItem(labelTextColor=st.foreground, labelTextSize=f"{st.point_size:.0f}pt",
                                     colCount=2, horSpacing=12)
@@ -365,7 +365,6 @@ class OptimizersPanel(Panel):
         self.legend_view = legend_view
         for plot in (self.loss_plot, self.lr_plot):
             plot.showGrid(x=False, y=False)  # a log-axis grid alone costs ~5 ms per paint
-            plot.getAxis("left").setLogMode(True)  # curves carry log10 values; ticks read 10^k
         for plot in (self.map, self.loss_plot, self.lr_plot):  # fixed widths: new tick labels never re-lay out
             plot.getAxis("left").enableAutoSIPrefix(False)
             plot.getAxis("left").setWidth(int(st.point_size * 5.5))

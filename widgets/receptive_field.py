@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QGraphicsRectIt
                                QHeaderView, QLabel, QPushButton, QSizePolicy, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from widgets.items import never_widens
+from widgets.items import DecadeAxis, never_widens
 from widgets.panel import Panel
 from workbench.compute import receptive_field as rf
 from workbench.i18n import tr
@@ -285,11 +285,9 @@ class ReceptiveFieldPanel(Panel):
         self.input_view.scene().sigMouseClicked.connect(self._clicked)
         self.input_view.setToolTip(tr("Click to choose the unit whose field is centred there"))
         # growth
-        self.growth = ci.addPlot(row=0, col=1)
+        self.growth = ci.addPlot(row=0, col=1, axisItems={"left": DecadeAxis("left")})
         st.style_plot(self.growth, tr("Growth layer by layer"), tr("pixels"), tr("layer"))
         self.growth.showGrid(x=False, y=False)
-        self.growth.getAxis("left").setLogMode(True)
-        self.growth.getAxis("left").enableAutoSIPrefix(False)
         self.rf_curve = pg.PlotCurveItem(pen=st.pen(st.series[0]))
         self.jump_curve = pg.PlotCurveItem(pen=st.pen(st.series[1], style=Qt.DashLine))
         self.growth_dots = pg.ScatterPlotItem(size=st.marker_size, pen=pg.mkPen(st.foreground, width=1.5),

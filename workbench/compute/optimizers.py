@@ -151,7 +151,8 @@ class Surface:
     """A 2-D loss surface.
 
     name: one of SURFACES. ``f(x, y)``: loss, vectorised over numpy arrays of any (equal)
-    shape. ``grad(x, y)``: closed-form gradient (df/dx, df/dy) at python floats.
+    shape. ``grad(x, y)``: closed-form gradient (df/dx, df/dy) at python floats (the optimizer
+    loops) or numpy arrays.
     ``minima``: global/known local minima (x, y). ``window``: default view
     (xmin, xmax, ymin, ymax). ``start``: default start point (x, y). ``params``: the shape
     parameters used (``kappa``, ``theta`` in degrees for the bowl; empty otherwise).
@@ -251,13 +252,14 @@ def _beale():
 
 def _rastrigin():
     """f = 20 + x^2 - 10 cos(2 pi x) + y^2 - 10 cos(2 pi y)."""
-    cos, sin = np.cos, math.sin
+    cos = np.cos
     two_pi = _TWO_PI
 
     def f(x, y):
         return 20.0 + x * x - 10.0 * cos(two_pi * x) + y * y - 10.0 * cos(two_pi * y)
 
     def grad(x, y):
+        sin = math.sin if isinstance(x, float) else np.sin
         return 2.0 * x + 10.0 * sin(two_pi * x) * two_pi, 2.0 * y + 10.0 * sin(two_pi * y) * two_pi
 
     return f, grad
@@ -562,23 +564,26 @@ def _noise_rows(noise: tuple[float, int], steps: int, seed: int) -> np.ndarray:
         return np.random.default_rng(seed).standard_normal((steps, 2)) * (sigma / math.sqrt(batch_size))
 
 
-GradientStep = Callable[[float, float], "tuple[float, float, float]"]
+GradientStep = Callable[[float, float], "tuple[float, float]"]
 
 
-def _gradient_pipeline(grad: ScalarGrad, noise_rows: list | None, clip: float | None) -> GradientStep:
-    """``(x, y) -> (gx, gy, norm)``: gradient, + next noise row, norm, clipped (in that order).
+def _gradient_pipeline(grad: ScalarGrad, noise_rows: list | None, clip: float | None
+                       ) -> tuple[GradientStep, list | None]:
+    """``(x, y) -> (gx, gy)``: gradient, + next noise row, clipped (in that order), and the list
+    the pipeline appends each gradient's norm to (before clipping: what clip_grad_norm_ returns),
+    or None when there is neither noise nor clipping: the surface's own gradient is then the
+    pipeline (no wrapper call per step) and the norms are computed from the points afterwards.
 
-    ``norm`` is the norm before clipping (what clip_grad_norm_ returns), computed with
-    ``math.hypot`` so that it stays finite for any finite gradient (torch's sum of squares
-    overflows to inf beyond ~1e154 and then zeroes a clipped gradient; here the gradient is
-    clipped properly). Each call consumes one noise row: a pipeline serves one trace only.
+    Norms use ``math.hypot``, finite for any finite gradient (torch's sum of squares overflows to
+    inf beyond ~1e154 and then zeroes a clipped gradient; here the gradient is clipped properly).
+    Each call consumes one noise row: a pipeline serves one trace only.
     """
-    hypot = math.hypot
     if noise_rows is None and clip is None:
-        def gradient(x, y):
-            gx, gy = grad(x, y)
-            return gx, gy, hypot(gx, gy)
-    elif clip is None:
+        return grad, None
+    hypot = math.hypot
+    norms: list[float] = []
+    add_norm = norms.append
+    if clip is None:
         next_noise = iter(noise_rows).__next__
 
         def gradient(x, y):
@@ -586,7 +591,8 @@ def _gradient_pipeline(grad: ScalarGrad, noise_rows: list | None, clip: float | 
             nx, ny = next_noise()
             gx += nx
             gy += ny
-            return gx, gy, hypot(gx, gy)
+            add_norm(hypot(gx, gy))
+            return gx, gy
     else:
         next_noise = None if noise_rows is None else iter(noise_rows).__next__
         max_norm = clip
@@ -598,31 +604,31 @@ def _gradient_pipeline(grad: ScalarGrad, noise_rows: list | None, clip: float | 
                 gx += nx
                 gy += ny
             norm = hypot(gx, gy)
+            add_norm(norm)
             coef = (1.0 / (norm + CLIP_EPS)) * max_norm  # as torch: reciprocal, then multiply
             if coef < 1.0:
                 gx *= coef
                 gy *= coef
-            return gx, gy, norm
-    return gradient
+            return gx, gy
+    return gradient, norms
 
 
 # --------------------------------------------------------------------------- optimizer loops
 #
 # Each loop takes the gradient pipeline, the start (x, y), the per-step learning rates and
-# the optimizer's resolved hyper-parameters, and returns the visited xs, ys and the gradient
-# norms, stopping before the first point outside [-BOUND, BOUND]^2 (NaN fails the test too).
+# the optimizer's resolved hyper-parameters, and returns the visited xs and ys, stopping before the first point outside [-BOUND, BOUND]^2 (NaN fails the test too).
 # Arithmetic follows torch's single-tensor kernels operation by operation (x - a*b is
 # bit-identical to torch's x + (-a)*b).
 
-Run = tuple[list, list, list]
+Run = tuple[list, list]
 
 
 def _run_sgd(gradient: GradientStep, x: float, y: float, lrs: list, *, weight_decay: float) -> Run:
-    xs, ys, norms = [x], [y], []
-    add_x, add_y, add_norm = xs.append, ys.append, norms.append
+    xs, ys = [x], [y]
+    add_x, add_y = xs.append, ys.append
     wd, hi, lo = weight_decay, BOUND, -BOUND
     for lr in lrs:
-        gx, gy, norm = gradient(x, y)
+        gx, gy = gradient(x, y)
         if wd:
             gx = gx + wd * x
             gy = gy + wd * y
@@ -632,8 +638,7 @@ def _run_sgd(gradient: GradientStep, x: float, y: float, lrs: list, *, weight_de
             break
         add_x(x)
         add_y(y)
-        add_norm(norm)
-    return xs, ys, norms
+    return xs, ys
 
 
 def _run_momentum(gradient: GradientStep, x: float, y: float, lrs: list, *, momentum: float,
@@ -641,13 +646,13 @@ def _run_momentum(gradient: GradientStep, x: float, y: float, lrs: list, *, mome
     """torch SGD with momentum (and nesterov): buf = g at step 1, then mu buf + (1-d) g."""
     if momentum == 0.0:
         return _run_sgd(gradient, x, y, lrs, weight_decay=weight_decay)
-    xs, ys, norms = [x], [y], []
-    add_x, add_y, add_norm = xs.append, ys.append, norms.append
+    xs, ys = [x], [y]
+    add_x, add_y = xs.append, ys.append
     wd, mu, keep, hi, lo = weight_decay, momentum, 1.0 - dampening, BOUND, -BOUND
     bx = by = 0.0
     first = True
     for lr in lrs:
-        gx, gy, norm = gradient(x, y)
+        gx, gy = gradient(x, y)
         if wd:
             gx = gx + wd * x
             gy = gy + wd * y
@@ -667,19 +672,18 @@ def _run_momentum(gradient: GradientStep, x: float, y: float, lrs: list, *, mome
             break
         add_x(x)
         add_y(y)
-        add_norm(norm)
-    return xs, ys, norms
+    return xs, ys
 
 
 def _run_adagrad(gradient: GradientStep, x: float, y: float, lrs: list, *, lr_decay: float,
                  weight_decay: float, initial_accumulator_value: float, eps: float) -> Run:
-    xs, ys, norms = [x], [y], []
-    add_x, add_y, add_norm = xs.append, ys.append, norms.append
+    xs, ys = [x], [y]
+    add_x, add_y = xs.append, ys.append
     sqrt, wd, hi, lo = math.sqrt, weight_decay, BOUND, -BOUND
     sx = sy = initial_accumulator_value
     step = 0.0
     for lr in lrs:
-        gx, gy, norm = gradient(x, y)
+        gx, gy = gradient(x, y)
         step += 1.0
         if wd:
             gx = gx + wd * x
@@ -693,22 +697,21 @@ def _run_adagrad(gradient: GradientStep, x: float, y: float, lrs: list, *, lr_de
             break
         add_x(x)
         add_y(y)
-        add_norm(norm)
-    return xs, ys, norms
+    return xs, ys
 
 
 def _run_rmsprop(gradient: GradientStep, x: float, y: float, lrs: list, *, alpha: float,
                  eps: float, weight_decay: float, momentum: float, centered: bool) -> Run:
     """torch RMSprop. Centered: sqrt(E[g^2] - E[g]^2); a negative difference from rounding
     gives NaN in torch, hence here a NaN step that ends the trace as diverged."""
-    xs, ys, norms = [x], [y], []
-    add_x, add_y, add_norm = xs.append, ys.append, norms.append
+    xs, ys = [x], [y]
+    add_x, add_y = xs.append, ys.append
     sqrt, wd, hi, lo, nan = math.sqrt, weight_decay, BOUND, -BOUND, math.nan
     rho, w = alpha, 1.0 - alpha
     small_w, w_rest = w < 0.5, 1.0 - w  # torch lerp's two branches
     sqx = sqy = gax = gay = bx = by = 0.0
     for lr in lrs:
-        gx, gy, norm = gradient(x, y)
+        gx, gy = gradient(x, y)
         if wd:
             gx = gx + wd * x
             gy = gy + wd * y
@@ -740,16 +743,15 @@ def _run_rmsprop(gradient: GradientStep, x: float, y: float, lrs: list, *, alpha
             break
         add_x(x)
         add_y(y)
-        add_norm(norm)
-    return xs, ys, norms
+    return xs, ys
 
 
 def _run_adam(gradient: GradientStep, x: float, y: float, lrs: list, *, betas: tuple[float, float],
               eps: float, weight_decay: float, amsgrad: bool, decoupled: bool = False) -> Run:
     """torch Adam (decoupled=False: L2 added to the gradient) and AdamW (decoupled=True:
     the parameter shrinks by 1 - lr * weight_decay before the step)."""
-    xs, ys, norms = [x], [y], []
-    add_x, add_y, add_norm = xs.append, ys.append, norms.append
+    xs, ys = [x], [y]
+    add_x, add_y = xs.append, ys.append
     sqrt, hi, lo = math.sqrt, BOUND, -BOUND
     b1, b2 = betas
     w1, w2 = 1 - b1, 1 - b2
@@ -759,7 +761,7 @@ def _run_adam(gradient: GradientStep, x: float, y: float, lrs: list, *, betas: t
     mx = my = vx = vy = vmax_x = vmax_y = 0.0
     step = 0.0
     for lr in lrs:
-        gx, gy, norm = gradient(x, y)
+        gx, gy = gradient(x, y)
         step += 1.0
         if shrink:
             keep = 1 - lr * shrink
@@ -792,8 +794,7 @@ def _run_adam(gradient: GradientStep, x: float, y: float, lrs: list, *, betas: t
             break
         add_x(x)
         add_y(y)
-        add_norm(norm)
-    return xs, ys, norms
+    return xs, ys
 
 
 def _runner(optimizer: str, hyper: dict) -> Callable[[GradientStep, float, float, list], Run]:
@@ -841,10 +842,12 @@ def _readonly(values) -> np.ndarray:
     return array
 
 
-def _finish(surface: Surface, run: Run, lrs: list, steps: int, optimizer: str, hyper: dict) -> Trace:
-    """Arrays from the loop's lists, losses vectorised; trims at a non-finite loss too."""
-    xs, ys, norms = run
-    px, py = np.array(xs), np.array(ys)
+def _finish(surface: Surface, run: Run, norms: list | None, lrs: list, steps: int, optimizer: str,
+            hyper: dict) -> Trace:
+    """Arrays from the loop's lists, losses (and, without noise or clipping, the gradient norms)
+    vectorised; trims at a non-finite loss too."""
+    xs, ys = run
+    px, py = np.fromiter(xs, np.float64, len(xs)), np.fromiter(ys, np.float64, len(ys))
     with np.errstate(over="ignore", invalid="ignore"):
         losses = np.asarray(surface.f(px, py), dtype=np.float64)
     n_points = len(xs)
@@ -856,6 +859,9 @@ def _finish(surface: Surface, run: Run, lrs: list, steps: int, optimizer: str, h
     points[:, 0] = px[:n_points]
     points[:, 1] = py[:n_points]
     points.flags.writeable = False
+    if norms is None:  # the closed-form gradients are plain arithmetic: they take arrays too
+        with np.errstate(over="ignore", invalid="ignore"):
+            norms = np.hypot(*surface.grad(px[: n_points - 1], py[: n_points - 1]))
     return Trace(
         points=points,
         losses=_readonly(losses[:n_points]),
@@ -882,9 +888,9 @@ def _check_common(surface, start, steps, schedule, clip, noise, seed):
 def _trace_checked(surface: Surface, optimizer: str, hyper: dict, start, steps, schedule,
                    clip, noise_rows: list | None) -> Trace:
     lrs = _schedule_lrs(schedule, hyper["lr"], steps)
-    gradient = _gradient_pipeline(surface.grad, noise_rows, clip)
+    gradient, norms = _gradient_pipeline(surface.grad, noise_rows, clip)
     run = _runner(optimizer, hyper)(gradient, start[0], start[1], lrs)
-    return _finish(surface, run, lrs, steps, optimizer, hyper)
+    return _finish(surface, run, norms, lrs, steps, optimizer, hyper)
 
 
 def trace(surface: Surface | str, optimizer: str, start: tuple[float, float], steps: int, *,
