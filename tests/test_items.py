@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
 import pytest
 
-from widgets.items import DecadeAxis, decade_label, held_range
+from widgets.items import DecadeAxis, PixelCurve, decade_label, held_range
 
 
 @pytest.mark.parametrize("shown, wanted, expected", [
@@ -33,3 +34,42 @@ def test_decade_axis_ticks_whole_decades_thinned_to_fit(qtbot):
     assert stride == 5 and values == [-10, -5, 0, 5, 10, 15, 20]
     assert axis.tickStrings(values, 1.0, stride)[:3] == ["10⁻¹⁰", "10⁻⁵", "1"]
     assert axis.tickValues(float("nan"), 1.0, 100) == []
+
+
+def _drawn_pixels(qtbot, curve_type, x, y, **opts):
+    """Where a curve of ``curve_type`` paints in a 300 x 200 plot whose x and y scales differ."""
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    widget.resize(300, 200)
+    widget.setBackground("w")
+    widget.hideAxis("left")
+    widget.hideAxis("bottom")
+    widget.setRange(xRange=(0, 10), yRange=(-1, 1), padding=0)
+    widget.addItem(curve_type(x=x, y=y, pen=pg.mkPen("#000000", width=3), **opts))
+    image = QImage(300, 200, QImage.Format_ARGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    widget.render(painter)
+    painter.end()
+    pixels = np.frombuffer(image.constBits(), np.uint8).reshape(200, 300, 4)
+    return pixels[..., :3].min(axis=2) < 128
+
+
+def test_pixel_curve_draws_the_pixels_plot_curve_item_draws(qtbot):
+    x = np.linspace(0, 10, 400)
+    y = 0.8 * np.sin(3 * x)
+    for antialias in (False, True):
+        ours = _drawn_pixels(qtbot, PixelCurve, x, y, antialias=antialias)
+        theirs = _drawn_pixels(qtbot, pg.PlotCurveItem, x, y, antialias=antialias)
+        overlap = (ours & theirs).sum() / (ours | theirs).sum()
+        assert ours.sum() > 1500 and overlap > 0.8, (antialias, ours.sum(), overlap)
+
+
+def test_pixel_curve_leaves_far_off_screen_lines_to_qt(qtbot):
+    x = np.array([0.0, 5.0, 5.0])
+    y = np.array([0.0, 0.0, 1e9])  # a diverged path: the last segment leaves by a billion pixels
+    ours = _drawn_pixels(qtbot, PixelCurve, x, y)
+    theirs = _drawn_pixels(qtbot, pg.PlotCurveItem, x, y)
+    assert ours.sum() > 100 and np.array_equal(ours, theirs)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pyqtgraph as pg
+from pyqtgraph.graphicsItems.PlotCurveItem import arrayToLineSegments
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPainter
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -62,3 +65,39 @@ class DecadeAxis(pg.AxisItem):
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
         return [decade_label(round(v)) for v in values]
+
+
+FAR_PX = 16000.0  # segment rasterisation works in 16.16 fixed point: beyond this, leave it to the stroker
+
+
+class PixelCurve(pg.PlotCurveItem):
+    """A PlotCurveItem whose line is drawn as segments in device pixels.
+
+    Qt rasterises the segments of a line wider than 1 px directly only when the painter's
+    transform scales x and y alike; a plot's data-to-pixel transform almost never does, and then
+    every line goes through the outline stroker: a 2 px line of 500 points costs ~0.35 ms plain
+    and ~3.4 ms antialiased, against ~0.11 and ~0.5 ms mapped to pixels first. Fills, steps,
+    shadows and 1 px lines (already fast) are drawn by PlotCurveItem as before."""
+
+    def paint(self, p, opt, widget):
+        pen = self.opts["pen"]
+        if (self.xData is None or len(self.xData) < 2 or self.opts["fillLevel"] is not None
+                or self.opts["stepMode"] or self.opts["shadowPen"] is not None or pen.widthF() <= 1
+                or not pen.isCosmetic() or self.opts["connect"] not in ("all", "finite")):
+            return super().paint(p, opt, widget)
+        x, y = self.getData()
+        t = p.transform()
+        px = t.m11() * x + t.m21() * y + t.dx()
+        py = t.m12() * x + t.m22() * y + t.dy()
+        with np.errstate(invalid="ignore"):
+            if not np.all((np.abs(px) < FAR_PX) & (np.abs(py) < FAR_PX) | ~np.isfinite(px + py)):
+                return super().paint(p, opt, widget)  # Qt's stroker clips lines that leave far off-screen
+        self._pixel_segments = arrayToLineSegments(px, py, self.opts["connect"], not self.opts["skipFiniteCheck"],
+                                                   out=getattr(self, "_pixel_segments", None))
+        aa = self._exportOpts.get("antialias", True) if self._exportOpts is not False else self.opts["antialias"]
+        p.save()
+        p.resetTransform()
+        p.setRenderHint(QPainter.Antialiasing, aa)
+        p.setPen(pen)
+        p.drawLines(*self._pixel_segments.drawargs())
+        p.restore()

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
-from widgets.items import DecadeAxis, held_range
+from widgets.items import DecadeAxis, PixelCurve, held_range
 from widgets.panel import Panel
 from workbench.compute import optimizers as opt
 from workbench.i18n import pick, tr
@@ -375,7 +375,7 @@ class OptimizersPanel(Panel):
         self.lr_curves: dict[str, pg.PlotCurveItem] = {}
         for index, name in enumerate(NAMES):
             color = st.series[index]
-            self.paths[name] = pg.PlotCurveItem(pen=st.pen(color), antialias=True)
+            self.paths[name] = PixelCurve(pen=st.pen(color), antialias=True)
             self.map.addItem(self.paths[name], ignoreBounds=True)
             self.loss_curves[name] = pg.PlotCurveItem(pen=st.pen(color, st.thin_line_width))
             self.loss_plot.addItem(self.loss_curves[name], ignoreBounds=True)
