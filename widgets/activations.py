@@ -15,7 +15,7 @@ from PySide6.QtCore import QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from widgets.items import DecadeAxis, held_range
+from widgets.items import DecadeAxis, PixelCurve, held_range
 from widgets.panel import Panel
 from workbench.compute import activations as act
 from workbench.i18n import pick, tr
@@ -320,7 +320,7 @@ class ActivationsPanel(Panel):
             color = self.colors[name]
             for kind, style in (("y", Qt.SolidLine), ("dy", Qt.DashLine), ("d2y", Qt.DotLine)):
                 width = st.line_width if kind == "y" else st.thin_line_width  # a dashed path wider than 1 px strokes slowly
-                curve = pg.PlotCurveItem(pen=st.pen(color, width, style))
+                curve = PixelCurve(pen=st.pen(color, width, style))
                 self.curve_plot.addItem(curve, ignoreBounds=True)
                 self.lines[name, kind] = curve
         self.dead_marks: dict[str, pg.PlotCurveItem] = {}
@@ -354,7 +354,7 @@ class ActivationsPanel(Panel):
         for index, (key, label) in enumerate((("activation_std", tr("activation std")),
                                               ("grad_norm", tr("gradient norm ‖∂L/∂h‖")),
                                               ("derivative_product", tr("product of mean |f′| (chain rule)")))):
-            curve = pg.PlotCurveItem(pen=st.pen(st.series[index], style=Qt.DashLine if index == 2 else Qt.SolidLine))
+            curve = PixelCurve(pen=st.pen(st.series[index], style=Qt.DashLine if index == 2 else Qt.SolidLine))
             self.depth_plot.addItem(curve, ignoreBounds=True)
             self.depth_legend.addItem(curve, label)
             self.depth_curves[key] = curve

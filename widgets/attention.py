@@ -14,7 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QImage, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from widgets.items import DecadeAxis, held_range, never_widens
+from widgets.items import DecadeAxis, PixelCurve, held_range, never_widens
 from widgets.panel import Panel
 from workbench.compute import attention as att
 from workbench.i18n import tr
@@ -635,8 +635,8 @@ class AttentionPanel(Panel):
         bottom.addItem(self.sat_legend, row=0, col=2)
         dashed = Qt.DashLine
         # Plain curve items (PlotDataItem's extra processing costs ~0.15 ms per setData), kept out of auto-range.
-        self.std_curves = {True: pg.PlotCurveItem(pen=st.pen(st.series[0])),
-                           False: pg.PlotCurveItem(pen=st.pen(st.series[0], style=dashed))}
+        self.std_curves = {True: PixelCurve(pen=st.pen(st.series[0])),
+                           False: PixelCurve(pen=st.pen(st.series[0], style=dashed))}
         for curve in self.std_curves.values():
             self.std_plot.addItem(curve, ignoreBounds=True)
         metrics = (("max_weight", tr("largest weight")), ("entropy", tr("entropy / log n")),
@@ -645,7 +645,7 @@ class AttentionPanel(Panel):
         for index, (metric, label) in enumerate(metrics):
             color = st.series[index + 2]
             for scaled in (True, False):
-                curve = pg.PlotCurveItem(pen=st.pen(color) if scaled else st.pen(color, style=dashed))
+                curve = PixelCurve(pen=st.pen(color) if scaled else st.pen(color, style=dashed))
                 self.sat_plot.addItem(curve, ignoreBounds=True)
                 self.sat_curves[metric, scaled] = curve
             self.sat_legend.addItem(self.sat_curves[metric, True], label)

@@ -77,13 +77,14 @@ class PixelCurve(pg.PlotCurveItem):
     transform scales x and y alike; a plot's data-to-pixel transform almost never does, and then
     every line goes through the outline stroker: a 2 px line of 500 points costs ~0.35 ms plain
     and ~3.4 ms antialiased, against ~0.11 and ~0.5 ms mapped to pixels first. Fills, steps,
-    shadows and 1 px lines (already fast) are drawn by PlotCurveItem as before."""
+    shadows, translucent pens and 1 px lines (already fast) are drawn by PlotCurveItem as before."""
 
     def paint(self, p, opt, widget):
         pen = self.opts["pen"]
         if (self.xData is None or len(self.xData) < 2 or self.opts["fillLevel"] is not None
                 or self.opts["stepMode"] or self.opts["shadowPen"] is not None or pen.widthF() <= 1
-                or not pen.isCosmetic() or self.opts["connect"] not in ("all", "finite")):
+                or not pen.isCosmetic() or pen.color().alpha() < 255  # translucent segments darken where they meet
+                or self.opts["connect"] not in ("all", "finite")):
             return super().paint(p, opt, widget)
         x, y = self.getData()
         t = p.transform()

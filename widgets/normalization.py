@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QHeaderView, QL
                                QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from widgets.cube import CubePicture, CubeView
-from widgets.items import held_range, never_widens
+from widgets.items import PixelCurve, held_range, never_widens
 from widgets.panel import Panel
 from workbench.compute import normalization as nz
 from workbench.i18n import pick, tr
@@ -525,7 +525,7 @@ class NormalizationPanel(Panel):
     def _curve(self, plot, color: str, step: bool = False, dashed: bool = False) -> pg.PlotCurveItem:
         width = self.style_.thin_line_width * 1.5 if step else None  # many overlapping steps: thinner, and cheaper
         pen = self.style_.pen(color, width=width, style=Qt.DashLine if dashed else None)
-        curve = pg.PlotCurveItem(pen=pen, antialias=not step)  # steps are level and upright: crisp without it
+        curve = PixelCurve(pen=pen, antialias=not step)  # steps are level and upright: crisp without it
         if step:
             curve.setData(np.zeros(2), np.zeros(1), stepMode="center")
         plot.addItem(curve)

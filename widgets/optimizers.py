@@ -377,9 +377,9 @@ class OptimizersPanel(Panel):
             color = st.series[index]
             self.paths[name] = PixelCurve(pen=st.pen(color), antialias=True)
             self.map.addItem(self.paths[name], ignoreBounds=True)
-            self.loss_curves[name] = pg.PlotCurveItem(pen=st.pen(color, st.thin_line_width))
+            self.loss_curves[name] = PixelCurve(pen=st.pen(color, st.thin_line_width))
             self.loss_plot.addItem(self.loss_curves[name], ignoreBounds=True)
-            self.lr_curves[name] = pg.PlotCurveItem(pen=st.pen(color, st.thin_line_width))
+            self.lr_curves[name] = PixelCurve(pen=st.pen(color, st.thin_line_width))
             self.lr_plot.addItem(self.lr_curves[name], ignoreBounds=True)
         self.colors = dict(zip(NAMES, st.series))
         self.brushes = {name: pg.mkBrush(color) for name, color in self.colors.items()}

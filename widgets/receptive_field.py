@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QGraphicsRectIt
                                QHeaderView, QLabel, QPushButton, QSizePolicy, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from widgets.items import DecadeAxis, never_widens
+from widgets.items import DecadeAxis, PixelCurve, never_widens
 from widgets.panel import Panel
 from workbench.compute import receptive_field as rf
 from workbench.i18n import tr
@@ -288,8 +288,8 @@ class ReceptiveFieldPanel(Panel):
         self.growth = ci.addPlot(row=0, col=1, axisItems={"left": DecadeAxis("left")})
         st.style_plot(self.growth, tr("Growth layer by layer"), tr("pixels"), tr("layer"))
         self.growth.showGrid(x=False, y=False)
-        self.rf_curve = pg.PlotCurveItem(pen=st.pen(st.series[0]))
-        self.jump_curve = pg.PlotCurveItem(pen=st.pen(st.series[1], style=Qt.DashLine))
+        self.rf_curve = PixelCurve(pen=st.pen(st.series[0]))
+        self.jump_curve = PixelCurve(pen=st.pen(st.series[1], style=Qt.DashLine))
         self.growth_dots = pg.ScatterPlotItem(size=st.marker_size, pen=pg.mkPen(st.foreground, width=1.5),
                                               brush=pg.mkBrush(st.background))
         for item in (self.rf_curve, self.jump_curve, self.growth_dots):
@@ -318,8 +318,8 @@ class ReceptiveFieldPanel(Panel):
         self.stack_plot = ci.addPlot(row=2, col=0)
         st.style_plot(self.stack_plot, tr("n stacked 3x3 convs"), tr("pixels"), "n")
         self.stack_plot.showGrid(x=False, y=False)
-        theory = pg.PlotCurveItem(pen=st.pen(st.series[0]))
-        effective = pg.PlotCurveItem(pen=st.pen(st.series[3], style=Qt.DashLine))
+        theory = PixelCurve(pen=st.pen(st.series[0]))
+        effective = PixelCurve(pen=st.pen(st.series[3], style=Qt.DashLine))
         self.stack_curves = (theory, effective)
         for item in self.stack_curves:
             self.stack_plot.addItem(item)
