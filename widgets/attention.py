@@ -601,6 +601,8 @@ class AttentionPanel(Panel):
             plot.hideButtons()
             plot.setMenuEnabled(False)
             never_widens(plot.titleLabel)
+            for side in ("left", "bottom", "right", "top"):  # token and hidden axes: no unit prefix to find
+                plot.getAxis(side).enableAutoSIPrefix(False)
             self.plots[key] = plot
             self.maps[key] = Heatmap(view, st, cmap or pg.ColorMap([0, 1], [st.muted, st.series[0]]))
         self.plots["mask"].setToolTip(tr("Click a cell to hide or show that key for that query"))

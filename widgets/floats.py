@@ -542,8 +542,6 @@ class FloatsPanel(Panel):
         # inside the plot, not its title: a title that changes width re-lays out every plot
         self.zoom_caption = pg.TextItem(color=st.foreground, anchor=(0.5, 0))
         self.zoom_caption.setFont(st.font(0.9, bold=True))
-        for plot in (self.density_plot, self.zoom_plot):
-            plot.getAxis("bottom").enableAutoSIPrefix(False)
         for plot, items in ((self.density_plot, (self.density_ticks, self.density_input)),
                             (self.zoom_plot, (self.zoom_ticks, self.zoom_mid, self.zoom_input, self.density_near,
                                             self.zoom_caption))):
@@ -559,7 +557,6 @@ class FloatsPanel(Panel):
         self.hist_plot = self.plots.addPlot(row=1, col=0)
         st.style_plot(self.hist_plot, tr("Gradients × 2^k (log10 |g|)"), tr("share"),
                       tr("log10 |g × 2^k|   (dashed: smallest subnormal, solid: max)"))
-        self.hist_plot.getAxis("left").enableAutoSIPrefix(False)
         self.hist_curve = pg.PlotCurveItem(x=[0.0, 1.0], y=[0.0], stepMode="center", fillLevel=0,
                                            pen=st.pen(st.foreground, 1.5), brush=pg.mkBrush(st.series[5] + "80"))
         self.hist_plot.addItem(self.hist_curve)

@@ -366,7 +366,6 @@ class OptimizersPanel(Panel):
         for plot in (self.loss_plot, self.lr_plot):
             plot.showGrid(x=False, y=False)  # a log-axis grid alone costs ~5 ms per paint
         for plot in (self.map, self.loss_plot, self.lr_plot):  # fixed widths: new tick labels never re-lay out
-            plot.getAxis("left").enableAutoSIPrefix(False)
             plot.getAxis("left").setWidth(int(st.point_size * 5.5))
         # Plain curve items (PlotDataItem's extra processing costs ~0.1 ms per setData), left out of
         # auto-range (ranges are set in draw), so a change never asks every item for its bounds.

@@ -113,6 +113,7 @@ class Style:
         font = self.font(0.9)
         for name in ("left", "bottom", "right", "top"):
             axis = plot.getAxis(name)
+            axis.enableAutoSIPrefix(False)  # plain numbers ("h (x0.001)" reads worse than 0.2 … 0.8); no label re-set per range change
             axis.setPen(pg.mkPen(self.foreground, width=1.5 if self.presentation else 1))
             axis.setTextPen(pg.mkPen(self.foreground))
             axis.setStyle(tickFont=font, tickTextOffset=4)
