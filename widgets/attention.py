@@ -10,8 +10,8 @@ from typing import Any, Mapping
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, QSignalBlocker, Qt
-from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QImage, QPainter, QPen, QTransform
+from PySide6.QtCore import QLineF, QPointF, QRectF, QSignalBlocker, Qt
+from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QImage, QPainter, QPen, QStaticText, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from widgets.items import DecadeAxis, PixelCurve, held_range, never_widens
@@ -319,29 +319,45 @@ class TokenAxis(pg.AxisItem):
             point = self.mapFromScene(view.mapViewToScene(QPointF(0.5, index + 0.5) if left else QPointF(index + 0.5, 0.5)))
             ends.append(point.y() if left else point.x())
         positions = [ends[0] + index * (ends[1] - ends[0]) for index in range(len(self.tokens))]
-        p.setPen(self.pen())
         if left:
-            p.drawLine(QPointF(edge, min(positions) - 100), QPointF(edge, max(positions) + 100))
+            ticks = [QLineF(edge - 4, at, edge, at) for at in positions]
+            ticks.append(QLineF(edge, min(positions) - 100, edge, max(positions) + 100))
+        else:
+            ticks = [QLineF(at, edge, at, edge + 4) for at in positions]
+        p.setPen(self.pen())
+        p.drawLines(ticks)
         p.setClipRect(rect)
         line = self._metrics.height()
         cell = abs(ends[1] - ends[0]) if len(positions) > 1 else line
         every = max(1, math.ceil((line if left or self.upright else 1.3 * line) / max(cell, 1e-9)))
-        for index, at in enumerate(positions):
-            if left:
-                p.drawLine(QPointF(edge - 4, at), QPointF(edge, at))
-            else:
-                p.drawLine(QPointF(at, edge), QPointF(at, edge + 4))
         p.setFont(self.style["tickFont"])
         p.setPen(self.textPen())
         for index in range(0, len(self.tokens), every):
             text, at = short(self.tokens[index]), positions[index]
-            if left:
-                p.drawText(QRectF(0, at - line / 2, edge - 6, line), int(Qt.AlignRight | Qt.AlignVCenter), text)
-            elif not self.upright:
-                p.drawText(QRectF(at - 2 * line, edge + 5, 4 * line, line), int(Qt.AlignHCenter | Qt.AlignTop), text)
-            else:  # reads upwards, ending at the axis
+            if self.upright:  # reads upwards, ending at the axis
                 image = self._upright_label(text, p.device().devicePixelRatioF())
                 p.drawImage(QPointF(at - image.deviceIndependentSize().width() / 2, edge + 6), image)
+                continue
+            label = self._static_label(text)
+            size = label.size()
+            if left:
+                p.drawStaticText(QPointF(edge - 6 - size.width(), at - size.height() / 2), label)
+            else:
+                p.drawStaticText(QPointF(at - size.width() / 2, edge + 5), label)
+
+    _STATIC: dict[tuple, QStaticText] = {}  # laid-out labels: drawText would shape the text at every paint
+
+    def _static_label(self, text: str) -> QStaticText:
+        key = (text, self.style["tickFont"].key())
+        label = self._STATIC.get(key)
+        if label is None:
+            if len(self._STATIC) > 4000:
+                self._STATIC.clear()
+            label = QStaticText(text)
+            label.setTextFormat(Qt.PlainText)
+            label.prepare(QTransform(), self.style["tickFont"])
+            self._STATIC[key] = label
+        return label
 
     _UPRIGHT: dict[tuple, QImage] = {}  # turned labels, drawn once: text along a turned baseline is slow to draw
 
