@@ -831,31 +831,42 @@ def _layer_norm(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centred / root, 1.0 / root
 
 
-def _moments(h: np.ndarray, top: float) -> tuple[float, float]:
-    """Mean and population std of finite h whose largest |value| is ``top``, scaled down first
-    where the squares could overflow."""
-    factor = top if top > 1e150 else 1.0
-    if factor != 1.0:
-        h = h / factor
-    mean = float(h.sum()) / h.size
-    centred = (h - mean).ravel()
-    return mean * factor, math.sqrt(float(np.dot(centred, centred)) / centred.size) * factor
+_STATS_CHUNK = 2 ** 20  # values per batch of layers whose statistics are computed together
 
 
-def _histogram(h: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
-    """60-bin histogram of finite h over [lo, hi] (its min and max); a single value v gets the
-    span v +- max(|v|, 1) / 1000. Returns counts (60,), edges (61,)."""
-    if hi == lo:
-        pad = max(abs(lo), 1.0) * 1e-3
-        lo, hi = max(lo - pad, -_BIGGEST), min(hi + pad, _BIGGEST)
+def _layer_statistics(h: np.ndarray, slopes: np.ndarray, stats: np.ndarray, histograms: np.ndarray,
+                      edges: np.ndarray) -> None:
+    """Per layer of finite h (layers, batch, width) and its slopes f'(z): into stats (5, layers)
+    the mean and population std of h (scaled down first where the squares could overflow), the
+    fractions of |f'| < 0.01 and of f' == 0, and mean |f'|; into histograms (layers, 60) and
+    edges (layers, 61) the 60-bin histogram of h over its [min, max] (a single value v spans
+    v +- max(|v|, 1) / 1000)."""
+    layers = len(h)
+    h = h.reshape(layers, -1)
+    slopes = slopes.reshape(layers, -1)
+    n = h.shape[1]
+    lo, hi = h.min(axis=1), h.max(axis=1)
+    factor = np.where(np.maximum(-lo, hi) > 1e150, np.maximum(-lo, hi), 1.0)[:, None]
+    scaled = h / factor if np.any(factor != 1.0) else h
+    mean = scaled.sum(axis=1) / n
+    centred = scaled - mean[:, None]
+    stats[0] = mean * factor[:, 0]
+    stats[1] = np.sqrt(np.einsum("ij,ij->i", centred, centred) / n) * factor[:, 0]
+    magnitude = np.abs(slopes)
+    stats[2] = np.count_nonzero(magnitude < _SATURATED, axis=1) / n
+    stats[3] = np.count_nonzero(slopes == 0, axis=1) / n
+    stats[4] = magnitude.sum(axis=1) / n
+    pad = np.where(hi == lo, np.maximum(np.abs(lo), 1.0) * 1e-3, 0.0)
+    lo, hi = np.maximum(lo - pad, -_BIGGEST), np.minimum(hi + pad, _BIGGEST)
     half_span = 0.5 * hi - 0.5 * lo  # the span itself may exceed float64
-    position = h.ravel() * 0.5
-    position -= 0.5 * lo
-    position *= _BINS / half_span
+    position = h * 0.5
+    position -= 0.5 * lo[:, None]
+    position *= (_BINS / half_span)[:, None]
     bins = position.astype(np.intp)
     np.minimum(bins, _BINS - 1, out=bins)
-    counts = np.bincount(bins, minlength=_BINS)
-    return counts, lo * (1.0 - _UNIT_EDGES) + hi * _UNIT_EDGES
+    bins += np.arange(layers)[:, None] * _BINS
+    histograms[:] = np.bincount(bins.ravel(), minlength=layers * _BINS).reshape(layers, _BINS)
+    edges[:] = lo[:, None] * (1.0 - _UNIT_EDGES) + hi[:, None] * _UNIT_EDGES
 
 
 def gradient_flow(activation: str, init: str, depth: int, width: int, batch: int = 64, seed: int = 0,
@@ -932,13 +943,10 @@ def gradient_flow(activation: str, init: str, depth: int, width: int, batch: int
             reached = l
             break
         slopes[l] = slope
-        lo, hi = float(h[l + 1].min()), float(h[l + 1].max())
-        stats[0, l], stats[1, l] = _moments(h[l + 1], max(-lo, hi))
-        magnitude = np.abs(slope)
-        stats[2, l] = np.count_nonzero(magnitude < _SATURATED) / magnitude.size
-        stats[3, l] = np.count_nonzero(slope == 0) / slope.size
-        stats[4, l] = float(magnitude.sum()) / magnitude.size
-        histograms[l], edges[l] = _histogram(h[l + 1], lo, hi)
+    for first in range(0, reached, max(1, _STATS_CHUNK // (batch * width))):  # a few layers at a time
+        last = min(reached, first + max(1, _STATS_CHUNK // (batch * width)))
+        _layer_statistics(h[first + 1: last + 1], slopes[first:last], stats[:, first:last],
+                          histograms[first:last], edges[first:last])
 
     grad_norm = np.full(depth, math.inf)
     weight_grad_norm = np.full(depth, math.inf)
