@@ -290,12 +290,13 @@ class TokenAxis(pg.AxisItem):
         self.setPen(pg.mkPen(style.foreground))
         self.setTextPen(pg.mkPen(style.foreground))
         self._metrics = QFontMetricsF(style.font(0.9))
+        self._widths: dict[str, float] = {}  # text -> advance in the tick font
 
     def set_tokens(self, tokens: tuple[str, ...]) -> None:
         if tokens == self.tokens:
             return
         self.tokens = tokens
-        widest = max((self._metrics.horizontalAdvance(short(t)) for t in tokens), default=0)
+        widest = max((self._width(short(t)) for t in set(tokens)), default=0)
         line = self._metrics.height()
         self.upright = self.orientation == "bottom" and widest > 1.3 * line  # single characters stay level
         if self.orientation == "left":
@@ -304,6 +305,14 @@ class TokenAxis(pg.AxisItem):
             self.setHeight(int((widest if self.upright else line) + 10))
         self.picture = None
         self.update()
+
+    def _width(self, text: str) -> float:
+        width = self._widths.get(text)
+        if width is None:
+            if len(self._widths) > 4000:
+                self._widths.clear()
+            width = self._widths[text] = self._metrics.horizontalAdvance(text)
+        return width
 
     def paint(self, p, *args) -> None:
         """The axis line, a tick per token and the labels, drawn directly (AxisItem's general tick
@@ -524,7 +533,8 @@ class HeadMosaic:
             label.setVisible(index < count)
             if index < count:
                 x, y = self._origin(index)
-                label.setText(names[index])
+                if label.toPlainText() != names[index]:
+                    label.setText(names[index])
                 label.setPos(x + n_k / 2, y - headroom * 0.1)
         width, height = per_row * n_k + (per_row - 1) * gap, rows * (n_q + headroom)
         self.extent = (width, height)
