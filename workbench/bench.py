@@ -1,9 +1,11 @@
 """Benchmark: ``python -m workbench.bench [--json FILE] [--runs N]``.
 
 Prints, per panel and swept parameter, p50 / p95 milliseconds from a parameter change to the
-repainted figure (offscreen; each sweep runs twice and the second pass is reported, the first
-pass's p95 is shown beside it: first use fills glyph, symbol and layout caches), the time from process start to the first painted
-main window and to the first fully drawn panel, peak RSS with every panel open, and backend
+repainted figure (offscreen). Each sweep runs four times: the first pass fills glyph, symbol and
+layout caches (its p95 is shown), and of the three passes after it the one with the median p95 is
+reported, with the worst pass's p95 beside it: this VM's speed drifts by up to half within
+seconds, and one pass can fall into a slow stretch. Also the time from process start to the first
+painted main window and to the first fully drawn panel, peak RSS with every panel open, and backend
 speed against the PyTorch reference where a panel has one.
 Budgets: first paint <= 1000 ms, every change p95 <= 16 ms unless a panel's BENCH_BUDGETS_MS says less, peak RSS <= 450 MB.
 """
@@ -24,6 +26,7 @@ import time
 import numpy as np
 
 SWEEP_CHANGES = 60
+TIMED_PASSES = 3  # after the warm-up pass; the median one (by p95) is reported
 BUDGET_P95_MS = 16.0
 BUDGET_STARTUP_S = 1.0
 BUDGET_RSS_MB = 450.0
@@ -172,18 +175,21 @@ def main(argv: list[str] | None = None) -> int:
                 raise RuntimeError(f"benchmark scene refused: {base}")
             values = sweep if isinstance(sweep, list) else sweep_values(param, *sweep)
             cold = time_changes(app, panel, param_name, values)  # first pass: glyph, symbol and layout caches fill
-            times = time_changes(app, panel, param_name, values)
+            passes = sorted((time_changes(app, panel, param_name, values) for _ in range(TIMED_PASSES)),
+                            key=lambda times: np.percentile(times, 95))
+            times = passes[len(passes) // 2]
             panel.set_all(defaults)
             budget = panel.BENCH_BUDGETS_MS.get(label, BUDGET_P95_MS)
             rows.append({"panel": name, "parameter": label, "changes": len(times),
                          "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
-                         "max_ms": max(times), "first_pass_p95_ms": float(np.percentile(cold, 95)),
-                         "budget_p95_ms": budget})
+                         "max_ms": max(times), "worst_pass_p95_ms": float(np.percentile(passes[-1], 95)),
+                         "first_pass_p95_ms": float(np.percentile(cold, 95)), "budget_p95_ms": budget})
         if hasattr(panel, "bench_background"):  # work a panel does off the GUI thread, timed on its own
             for label, (times, budget) in panel.bench_background().items():
                 rows.append({"panel": name, "parameter": label, "changes": len(times),
                              "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
-                             "max_ms": max(times), "first_pass_p95_ms": float(np.percentile(times, 95)),
+                             "max_ms": max(times), "worst_pass_p95_ms": float(np.percentile(times, 95)),
+                             "first_pass_p95_ms": float(np.percentile(times, 95)),
                              "budget_p95_ms": budget})
     if args.panel:
         print_table({"panels": rows})
@@ -210,10 +216,11 @@ def print_table(results: dict) -> None:
     w = max([len("parameter")] + [len(row["parameter"]) for row in results["panels"]])
     pw = max([len("panel")] + [len(row["panel"]) for row in results["panels"]])
     print(f"{'panel':<{pw}} {'parameter':<{w}} {'changes':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
-          f"{'1st-pass p95':>12}  budget p95")
+          f"{'worst pass p95':>14} {'1st-pass p95':>12}  budget p95")
     for row in results["panels"]:
         print(f"{row['panel']:<{pw}} {row['parameter']:<{w}} {row['changes']:>7} {row['p50_ms']:>8.2f} "
-              f"{row['p95_ms']:>8.2f} {row['max_ms']:>8.2f} {row['first_pass_p95_ms']:>12.2f}  "
+              f"{row['p95_ms']:>8.2f} {row['max_ms']:>8.2f} {row['worst_pass_p95_ms']:>14.2f} "
+              f"{row['first_pass_p95_ms']:>12.2f}  "
               f"<= {row['budget_p95_ms']:.0f} ms {ok(row['p95_ms'] <= row['budget_p95_ms'])}")
     if "startup" not in results:
         return
