@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QStaticText
 from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QGraphicsScene, QHBoxLayout, QHeaderView, QLabel,
                                QSizePolicy, QTableWidget, QTableWidgetItem, QToolTip,
                                QVBoxLayout, QWidget)
@@ -264,6 +264,9 @@ class BitCells(QWidget):
         self.font_.setPointSizeF(style.point_size * 0.9)
         self.index_font = QFont(self.font_)
         self.index_font.setPointSizeF(style.point_size * 0.7)
+        self._digits = {digit: QStaticText(digit) for digit in "01"}
+        for label in self._digits.values():
+            label.prepare(font=self.font_)
 
     def field(self, index: int) -> str:
         if index == self.fmt.total_bits - 1:
@@ -316,15 +319,19 @@ class BitCells(QWidget):
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.setFont(self.font_)
-        digits = self.text()
-        for position, digit in enumerate(digits):
+        colors = {field: QColor(color) for field, color in FIELD_COLORS.items()}
+        ink = {"1": QColor("#FFFFFF"), "0": QColor(self.style_.foreground)}
+        for position, digit in enumerate(self.text()):
             index = self.fmt.total_bits - 1 - position
-            rect, color = self.cell_rect(index), QColor(FIELD_COLORS[self.field(index)])
+            rect, color = self.cell_rect(index), colors[self.field(index)]
             painter.setPen(QPen(color, 1))
             painter.setBrush(color if digit == "1" else Qt.NoBrush)
             painter.drawRect(rect)
-            painter.setPen(QColor("#FFFFFF") if digit == "1" else QColor(self.style_.foreground))
-            painter.drawText(rect, Qt.AlignCenter, digit)
+            painter.setPen(ink[digit])
+            label = self._digits[digit]  # laid out once: drawText would shape the digit at every paint
+            size = label.size()
+            painter.drawStaticText(QPoint(int(rect.center().x() - size.width() / 2 + 1),
+                                          int(rect.center().y() - size.height() / 2 + 1)), label)
         painter.setFont(self.index_font)
         painter.setPen(QColor(self.style_.muted))
         for index in self.labelled_indices():
