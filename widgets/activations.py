@@ -408,6 +408,7 @@ class ActivationsPanel(Panel):
             plot.hideButtons()
             plot.setMouseEnabled(x=False, y=False)
             plot.getAxis("left").setWidth(int(st.point_size * 4.5))
+        self.hist_plot.getAxis("left").setWidth(int(st.point_size * 5.5))  # "0.08" and the turned label beside it
         for row, stretch in enumerate((4, 3, 0, 3)):
             ci.layout.setRowStretchFactor(row, stretch)
         static = [plot.titleLabel for plot in (self.curve_plot, self.depth_plot, self.hist_plot, self.bar_plot, self.jac_plot)]
