@@ -498,6 +498,9 @@ class ActivationsPanel(Panel):
     def _draw_probe(self, scene: ActivationsScene) -> None:
         v = self.values
         x = v["probe_x"]
+        points = tuple((name, float(p.y[0]), float(p.dy[0])) for name, p in scene.probe.items())
+        if not self._changed("probe", x, v["show_dy"], points):
+            return  # a change of the depth view leaves the top plot unpainted
         with QSignalBlocker(self.probe_line):
             self.probe_line.setValue(x)
         xs, ys, brushes, parts = [], [], [], [f"x = {x:.4g}"]
