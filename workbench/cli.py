@@ -15,6 +15,7 @@ Bad input prints one line naming the problem and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import os
 import sys
@@ -369,8 +370,25 @@ def list_main(argv: list[str]) -> int:
     return 0
 
 
+def keep_freed_memory() -> None:
+    """Have glibc keep freed blocks of up to 32 MB for reuse instead of handing everything above
+    128 KB back to the OS: numpy's temporaries of a few MB would page-fault afresh at every change
+    (~0.3 ms per MB on this VM; the depth view's statistics took 3.7 ms instead of 1.3). A no-op
+    where the C library is not glibc."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 * 2 ** 20)
+    mallopt(m_trim_threshold, 64 * 2 ** 20)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    keep_freed_memory()
     try:
         if argv[:1] == ["export"]:
             return export_main(argv[1:])
