@@ -341,13 +341,14 @@ class TokenAxis(pg.AxisItem):
         every = max(1, math.ceil((line if left or self.upright else 1.3 * line) / max(cell, 1e-9)))
         p.setFont(self.style["tickFont"])
         p.setPen(self.textPen())
+        look = (self.style["tickFont"].key(), self.textPen().color().rgba(), p.device().devicePixelRatioF())
         for index in range(0, len(self.tokens), every):
             text, at = short(self.tokens[index]), positions[index]
             if self.upright:  # reads upwards, ending at the axis
-                image = self._upright_label(text, p.device().devicePixelRatioF())
+                image = self._upright_label(text, look)
                 p.drawImage(QPointF(at - image.deviceIndependentSize().width() / 2, edge + 6), image)
                 continue
-            label = self._static_label(text)
+            label = self._static_label(text, look[0])
             size = label.size()
             if left:
                 p.drawStaticText(QPointF(edge - 6 - size.width(), at - size.height() / 2), label)
@@ -356,8 +357,8 @@ class TokenAxis(pg.AxisItem):
 
     _STATIC: dict[tuple, QStaticText] = {}  # laid-out labels: drawText would shape the text at every paint
 
-    def _static_label(self, text: str) -> QStaticText:
-        key = (text, self.style["tickFont"].key())
+    def _static_label(self, text: str, font_key: str) -> QStaticText:
+        key = (text, font_key)
         label = self._STATIC.get(key)
         if label is None:
             if len(self._STATIC) > 4000:
@@ -370,9 +371,10 @@ class TokenAxis(pg.AxisItem):
 
     _UPRIGHT: dict[tuple, QImage] = {}  # turned labels, drawn once: text along a turned baseline is slow to draw
 
-    def _upright_label(self, text: str, ratio: float) -> QImage:
-        font = self.style["tickFont"]
-        key = (text, font.key(), self.textPen().color().rgba(), ratio)
+    def _upright_label(self, text: str, look: tuple) -> QImage:
+        """``text`` turned to read upwards; look: (font key, text colour, device pixel ratio)."""
+        font, ratio = self.style["tickFont"], look[2]
+        key = (text, *look)
         image = self._UPRIGHT.get(key)
         if image is None:
             if len(self._UPRIGHT) > 4000:
