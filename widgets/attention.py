@@ -700,12 +700,12 @@ class AttentionPanel(Panel):
             for side in ("left", "bottom"):
                 plot.getAxis(side).setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         static = [self.std_plot.titleLabel, self.sat_plot.titleLabel, self.sat_legend,
-                  *(plot.titleLabel for plot in self.plots.values()),
-                  *(plot.getAxis(side) for plot in self.plots.values() for side in ("left", "bottom"))]
-        for item in static:  # they change only with the tokens or the language: repainting them is a blit
+                  *(plot.titleLabel for plot in self.plots.values())]
+        for item in static:  # they change only with the language: repainting them is a blit
             item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.canvas.scene().sigMouseMoved.connect(self._hovered)
         self._drawn_curves: tuple | None = None
+        self._drawn_here: tuple | None = None
         return box
 
     def _head_clicked(self, point: QPointF) -> None:
@@ -756,11 +756,15 @@ class AttentionPanel(Panel):
                     self.sat_curves[metric, scaled].setData(x, getattr(curves, metric))
             self._drawn_curves = key
         lx = math.log10(scene.d_k)
+        h = scene.here
+        here = (lx, float(h.score_std[0]), float(h.max_weight[0]), float(h.entropy[0]), float(h.jacobian_norm[0]))
+        if here == self._drawn_here:
+            return  # the markers sit over every curve: re-setting them repaints both plots
+        self._drawn_here = here
         for line in self.here_lines:
             line.setValue(lx)
-        h = scene.here
-        self.here_std.setData([lx], [math.log10(h.score_std[0])])
-        self.here_sat.setData([lx] * 3, [h.max_weight[0], h.entropy[0], h.jacobian_norm[0]], brush=self.metric_brushes)
+        self.here_std.setData([lx], [math.log10(here[1])])
+        self.here_sat.setData([lx] * 3, list(here[2:]), brush=self.metric_brushes)
 
     def _show_text(self, scene: AttentionScene) -> None:
         v = self.values
