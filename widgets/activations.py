@@ -15,7 +15,7 @@ from PySide6.QtCore import QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from widgets.items import DecadeAxis, PixelCurve, held_range
+from widgets.items import CellImage, DecadeAxis, PixelCurve, held_range
 from widgets.panel import Panel
 from workbench.compute import activations as act
 from workbench.i18n import pick, tr
@@ -386,7 +386,7 @@ class ActivationsPanel(Panel):
         self.jac_plot = ci.addPlot(row=3, col=1)
         st.style_plot(self.jac_plot, tr("Jacobian ∂p_i/∂z_j = (diag(p) − p pᵀ) / T"), "i", "j")
         self.jac_plot.getViewBox().invertY(True)
-        self.jac_image = pg.ImageItem(axisOrder="row-major")
+        self.jac_image = CellImage(axisOrder="row-major")
         self.jac_image.setLookupTable(pg.colormap.get("CET-D1A").getLookupTable(nPts=256))
         self.jac_plot.addItem(self.jac_image)
         self.jac_plot.setRange(xRange=(0.5, LOGITS + 0.5), yRange=(0.5, LOGITS + 0.5), padding=0)

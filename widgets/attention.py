@@ -14,7 +14,7 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QImage, QPainter, QPen, QStaticText, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from widgets.items import DecadeAxis, PixelCurve, held_range, never_widens
+from widgets.items import CellImage, DecadeAxis, PixelCurve, held_range, never_widens
 from widgets.panel import Panel
 from workbench.compute import attention as att
 from workbench.i18n import tr
@@ -423,7 +423,7 @@ class Heatmap:
 
     def __init__(self, view: pg.ViewBox, style, cmap: pg.ColorMap):
         self.view = view
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = CellImage(axisOrder="row-major")
         self.lut = cmap.getLookupTable(nPts=256, alpha=True)  # (256, 4) uint8
         self.hatch = QGraphicsRectItem(0, 0, 1, 1)
         brush = QBrush(QColor(style.muted), Qt.BDiagPattern)
@@ -488,7 +488,7 @@ class HeadMosaic:
         self.lut = cmap.getLookupTable(nPts=256, alpha=True)
         grey = QColor(style.muted)
         self.masked_rgba = (grey.red(), grey.green(), grey.blue(), 150)
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = CellImage(axisOrder="row-major")
         view.addItem(self.image, ignoreBounds=True)
         self.frame = QGraphicsRectItem()
         self.frame.setPen(pg.mkPen(style.foreground, width=2.5 if style.presentation else 1.5))

@@ -102,3 +102,12 @@ class PixelCurve(pg.PlotCurveItem):
         p.setPen(pen)
         p.drawLines(*self._pixel_segments.drawargs())
         p.restore()
+
+
+class CellImage(pg.ImageItem):
+    """An ImageItem of cells (a heat map): drawn without antialiasing, so a scaled-up image keeps
+    crisp cell edges and takes the raster engine's plain scaling path (not the antialiased one)."""
+
+    def paint(self, painter, *args):
+        painter.setRenderHint(QPainter.Antialiasing, False)
+        super().paint(painter, *args)
