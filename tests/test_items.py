@@ -73,3 +73,25 @@ def test_pixel_curve_leaves_far_off_screen_lines_to_qt(qtbot):
     ours = _drawn_pixels(qtbot, PixelCurve, x, y)
     theirs = _drawn_pixels(qtbot, pg.PlotCurveItem, x, y)
     assert ours.sum() > 100 and np.array_equal(ours, theirs)
+
+
+def test_one_line_keeps_its_height_and_layout_whatever_the_text(qtbot):
+    from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+    from widgets.controls import OneLine
+
+    box = QWidget()
+    qtbot.addWidget(box)
+    layout = QVBoxLayout(box)
+    label = QLabel("short")
+    line = OneLine(label)
+    layout.addWidget(line)
+    box.resize(300, 200)
+    box.show()
+    qtbot.waitExposed(box)
+    height, geometry = line.height(), line.geometry()
+    assert height >= label.fontMetrics().height() and label.text() == "short"
+    label.setText("个查询 " * 40)  # far wider than the box
+    qtbot.wait(10)
+    assert line.geometry() == geometry and label.geometry() == line.rect()
+    assert box.width() == 300  # the long text did not widen the window

@@ -14,6 +14,7 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QImage, QPainter, QPen, QStaticText, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from widgets.controls import OneLine
 from widgets.items import CellImage, DecadeAxis, PixelCurve, held_range, never_widens
 from widgets.panel import Panel
 from workbench.compute import attention as att
@@ -610,7 +611,9 @@ class AttentionPanel(Panel):
         for label in (self.formula, self.readout, self.warning):
             label.setTextInteractionFlags(Qt.TextSelectableByMouse)
             label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # long text never widens the figure
-            column.addWidget(label)
+        column.addWidget(OneLine(self.formula))  # new with every pad length and every hovered cell
+        column.addWidget(OneLine(self.readout))
+        column.addWidget(self.warning)
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setBackground(st.background)
         self.canvas.ci.setSpacing(6)
