@@ -33,11 +33,12 @@ BUDGET_RSS_MB = 450.0
 
 
 def sweep_values(param, lo: float, hi: float, n: int = SWEEP_CHANGES) -> list:
-    """n values across [lo, hi] (log-spaced for log parameters), alternating ends so every
-    change is a real change."""
+    """Up to n values across [lo, hi] (log-spaced for log parameters), alternating ends; an integer
+    that would repeat the value before it is left out, so every change is a real change."""
     values = np.geomspace(lo, hi, n) if param.log else np.linspace(lo, hi, n)
     values = [int(round(v)) if param.kind == "int" else float(v) for v in values]
-    return [values[i // 2] if i % 2 == 0 else values[-1 - i // 2] for i in range(n)]
+    sweep = [values[i // 2] if i % 2 == 0 else values[-1 - i // 2] for i in range(n)]
+    return [v for i, v in enumerate(sweep) if i == 0 or v != sweep[i - 1]]
 
 
 def time_changes(app, panel, name: str, values: list) -> list[float]:
@@ -70,6 +71,8 @@ def time_changes(app, panel, name: str, values: list) -> list[float]:
     panel.drawn.connect(drawn)
     times = []
     for value in values:
+        if value == panel.values[name]:
+            continue  # not a change: nothing to repaint
         state.update(drawn=False, painted=False)
         start = time.perf_counter()
         if not panel.set_values({name: value}):
