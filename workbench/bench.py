@@ -4,7 +4,8 @@ Prints, per panel and swept parameter, p50 / p95 milliseconds from a parameter c
 repainted figure (offscreen). Each sweep runs four times: the first pass fills glyph, symbol and
 layout caches (its p95 is shown), and of the three passes after it the one with the median p95 is
 reported, with the worst pass's p95 beside it: this VM's speed drifts by up to half within
-seconds, and one pass can fall into a slow stretch. Also the time from process start to the first
+seconds, and one pass can fall into a slow stretch. The gauge column times a fixed pure-Python
+workload around each sweep (about 2 ms at full speed): it tells a slow machine from a slow panel. Also the time from process start to the first
 painted main window and to the first fully drawn panel, peak RSS with every panel open, and backend
 speed against the PyTorch reference where a panel has one.
 Budgets: first paint <= 1000 ms, every change p95 <= 16 ms unless a panel's BENCH_BUDGETS_MS says less, peak RSS <= 450 MB.
@@ -111,6 +112,22 @@ def startup_times(runs: int) -> tuple[list[float], list[float]]:
     return paint, drawn
 
 
+def machine_gauge(repeats: int = 5) -> float:
+    """Milliseconds of a fixed pure-Python workload (all 7 optimizers x 500 steps on rosenbrock, the
+    backend's trace), median of ``repeats``: about 2 ms when this VM runs at full speed. Printed
+    beside every sweep, so a slow stretch of the machine can be told from a slow panel."""
+    from workbench.compute import optimizers as opt
+
+    surface = opt.make_surface("rosenbrock")
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for name in opt.OPTIMIZERS:
+            opt.trace(surface, name, surface.start, 500, **opt.DEFAULT_HYPER[name])
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
 def optimizers_vs_torch(repeats: int = 15) -> dict:
     """All 7 optimizers x 500 steps on rosenbrock: backend vs driving torch.optim."""
     from workbench.compute import optimizers as opt
@@ -178,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             if base and not panel.set_values(base):
                 raise RuntimeError(f"benchmark scene refused: {base}")
             values = sweep if isinstance(sweep, list) else sweep_values(param, *sweep)
+            gauge = machine_gauge()
             cold = time_changes(app, panel, param_name, values)  # first pass: glyph, symbol and layout caches fill
             passes = sorted((time_changes(app, panel, param_name, values) for _ in range(TIMED_PASSES)),
                             key=lambda times: np.percentile(times, 95))
@@ -187,14 +205,15 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"panel": name, "parameter": label, "changes": len(times),
                          "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
                          "max_ms": max(times), "worst_pass_p95_ms": float(np.percentile(passes[-1], 95)),
-                         "first_pass_p95_ms": float(np.percentile(cold, 95)), "budget_p95_ms": budget})
+                         "first_pass_p95_ms": float(np.percentile(cold, 95)), "budget_p95_ms": budget,
+                         "gauge_ms": (gauge + machine_gauge()) / 2})
         if hasattr(panel, "bench_background"):  # work a panel does off the GUI thread, timed on its own
             for label, (times, budget) in panel.bench_background().items():
                 rows.append({"panel": name, "parameter": label, "changes": len(times),
                              "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
                              "max_ms": max(times), "worst_pass_p95_ms": float(np.percentile(times, 95)),
                              "first_pass_p95_ms": float(np.percentile(times, 95)),
-                             "budget_p95_ms": budget})
+                             "budget_p95_ms": budget, "gauge_ms": machine_gauge()})
     if args.panel:
         print_table({"panels": rows})
         window.close()
@@ -220,11 +239,11 @@ def print_table(results: dict) -> None:
     w = max([len("parameter")] + [len(row["parameter"]) for row in results["panels"]])
     pw = max([len("panel")] + [len(row["panel"]) for row in results["panels"]])
     print(f"{'panel':<{pw}} {'parameter':<{w}} {'changes':>7} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} "
-          f"{'worst pass p95':>14} {'1st-pass p95':>12}  budget p95")
+          f"{'worst pass p95':>14} {'1st-pass p95':>12} {'gauge ms':>8}  budget p95")
     for row in results["panels"]:
         print(f"{row['panel']:<{pw}} {row['parameter']:<{w}} {row['changes']:>7} {row['p50_ms']:>8.2f} "
               f"{row['p95_ms']:>8.2f} {row['max_ms']:>8.2f} {row['worst_pass_p95_ms']:>14.2f} "
-              f"{row['first_pass_p95_ms']:>12.2f}  "
+              f"{row['first_pass_p95_ms']:>12.2f} {row['gauge_ms']:>8.2f}  "
               f"<= {row['budget_p95_ms']:.0f} ms {ok(row['p95_ms'] <= row['budget_p95_ms'])}")
     if "startup" not in results:
         return
