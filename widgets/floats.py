@@ -334,10 +334,15 @@ class BitCells(QWidget):
                                           int(rect.center().y() - size.height() / 2 + 1)), label)
         painter.setFont(self.index_font)
         painter.setPen(QColor(self.style_.muted))
-        for index in self.labelled_indices():
-            cell = self.cell_rect(index)
+        metrics, free_from = painter.fontMetrics(), float("-inf")
+        for index in self.labelled_indices():  # most significant first, left to right
+            cell, text = self.cell_rect(index), str(index)
+            half = metrics.horizontalAdvance(text) / 2 + 2
+            if cell.center().x() - half < free_from:
+                continue  # narrow cells (presentation mode): "31" and "30" would run into "3130"
+            free_from = cell.center().x() + half
             painter.drawText(QRect(cell.left() - 8, 0, cell.width() + 16, self._index_height()),
-                             Qt.AlignHCenter | Qt.AlignBottom, str(index))
+                             Qt.AlignHCenter | Qt.AlignBottom, text)
         if self.hasFocus():
             painter.setPen(QPen(QColor(self.style_.foreground), 2, Qt.DotLine))
             painter.setBrush(Qt.NoBrush)
