@@ -67,6 +67,16 @@ def test_pixel_curve_draws_the_pixels_plot_curve_item_draws(qtbot):
         assert ours.sum() > 1500 and overlap > 0.8, (antialias, ours.sum(), overlap)
 
 
+def test_pixel_curve_draws_histogram_steps_as_plot_curve_item_does(qtbot):
+    edges = np.linspace(0, 10, 31)
+    heights = 0.8 * np.cos(edges[:-1])
+    for antialias in (False, True):
+        ours = _drawn_pixels(qtbot, PixelCurve, edges, heights, stepMode="center", antialias=antialias)
+        theirs = _drawn_pixels(qtbot, pg.PlotCurveItem, edges, heights, stepMode="center", antialias=antialias)
+        overlap = (ours & theirs).sum() / (ours | theirs).sum()
+        assert ours.sum() > 1500 and overlap > 0.8, (antialias, ours.sum(), overlap)
+
+
 def test_pixel_curve_leaves_far_off_screen_lines_to_qt(qtbot):
     x = np.array([0.0, 5.0, 5.0])
     y = np.array([0.0, 0.0, 1e9])  # a diverged path: the last segment leaves by a billion pixels

@@ -366,7 +366,7 @@ class ActivationsPanel(Panel):
         st.style_plot(self.hist_plot, tr("Activations of the first, middle and last layer"), tr("share"), "h")
         self.hist_legend = pg.LegendItem(**legend_style)
         ci.addItem(self.hist_legend, row=2, col=1)
-        self.hist_curves = [pg.PlotCurveItem(np.array([0.0, 1.0]), np.zeros(1), stepMode="center",
+        self.hist_curves = [PixelCurve(np.array([0.0, 1.0]), np.zeros(1), stepMode="center",
                                              pen=st.pen(st.series[i + 3], st.thin_line_width * 1.5)) for i in range(3)]
         for curve in self.hist_curves:
             self.hist_plot.addItem(curve, ignoreBounds=True)
