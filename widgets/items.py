@@ -8,7 +8,7 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems.PlotCurveItem import arrayToLineSegments
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QFontMetricsF, QPainter
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -55,11 +55,11 @@ class DecadeAxis(pg.AxisItem):
         lo, hi = sorted((minVal, maxVal))
         if not (math.isfinite(lo) and math.isfinite(hi)) or size <= 0:
             return []
-        font = self.style["tickFont"] or self.font()
-        label = 1.8 * pg.QtGui.QFontMetricsF(font).height() if self.orientation in ("left", "right") else \
-            pg.QtGui.QFontMetricsF(font).horizontalAdvance("10⁻¹⁰") * 1.3
-        per_decade = size / max(hi - lo, 1e-9)
-        stride = next(s for s in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if s * per_decade >= label or s == 1000)
+        metrics = QFontMetricsF(self.style["tickFont"] or self.font())
+        label = 1.8 * metrics.height() if self.orientation in ("left", "right") else 1.3 * metrics.horizontalAdvance("10⁻¹⁰")
+        decades = label * max(hi - lo, 1e-9) / size  # the decades one label needs
+        power = 10 ** max(0, math.floor(math.log10(decades))) if decades > 1 else 1
+        stride = next(step * power for step in (1, 2, 5, 10) if step * power >= decades)  # 1, 2, 5, 10, 20, ...
         first = math.ceil(lo / stride - 1e-9) * stride
         return [(float(stride), [float(k) for k in range(first, math.floor(hi + 1e-9) + 1, stride)])]
 
