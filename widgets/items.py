@@ -49,7 +49,6 @@ class DecadeAxis(pg.AxisItem):
     def __init__(self, orientation: str, **kwargs):
         super().__init__(orientation, **kwargs)
         self.logMode = True  # read by the grid and label code; the view keeps linear limits
-        self.enableAutoSIPrefix(False)
 
     def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:
         lo, hi = sorted((minVal, maxVal))

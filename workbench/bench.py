@@ -34,12 +34,11 @@ BUDGET_RSS_MB = 450.0
 
 
 def sweep_values(param, lo: float, hi: float, n: int = SWEEP_CHANGES) -> list:
-    """Up to n values across [lo, hi] (log-spaced for log parameters), alternating ends; an integer
-    that would repeat the value before it is left out, so every change is a real change."""
+    """n values across [lo, hi] (log-spaced for log parameters), alternating ends (an integer that
+    repeats the value before it is not timed: see time_changes)."""
     values = np.geomspace(lo, hi, n) if param.log else np.linspace(lo, hi, n)
     values = [int(round(v)) if param.kind == "int" else float(v) for v in values]
-    sweep = [values[i // 2] if i % 2 == 0 else values[-1 - i // 2] for i in range(n)]
-    return [v for i, v in enumerate(sweep) if i == 0 or v != sweep[i - 1]]
+    return [values[i // 2] if i % 2 == 0 else values[-1 - i // 2] for i in range(n)]
 
 
 def time_changes(app, panel, name: str, values: list) -> list[float]:

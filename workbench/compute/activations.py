@@ -943,8 +943,9 @@ def gradient_flow(activation: str, init: str, depth: int, width: int, batch: int
             reached = l
             break
         slopes[l] = slope
-    for first in range(0, reached, max(1, _STATS_CHUNK // (batch * width))):  # a few layers at a time
-        last = min(reached, first + max(1, _STATS_CHUNK // (batch * width)))
+    chunk = max(1, _STATS_CHUNK // (batch * width))
+    for first in range(0, reached, chunk):  # a few layers at a time
+        last = min(reached, first + chunk)
         _layer_statistics(h[first + 1: last + 1], slopes[first:last], stats[:, first:last],
                           histograms[first:last], edges[first:last])
 
