@@ -201,7 +201,7 @@ def test_exploding_network_is_shown_without_nan_or_warnings(qtbot, panel):
         warnings.simplefilter("error")
         with qtbot.waitSignal(panel.drawn, timeout=30_000):
             panel.set_values({"depth_activation": "relu", "init": "normal", "init_std": 10.0, "depth": 100,
-                              "width": 512})
+                              "width": 256})
     for curve in panel.depth_curves.values():
         assert np.all(np.isfinite(drawn(curve)[1]))
     assert np.all(np.isfinite(panel.result.flow.grad_norm) | np.isposinf(panel.result.flow.grad_norm))

@@ -204,3 +204,16 @@ def test_a_format_that_cannot_store_the_input_says_why_in_chinese(qtbot, style):
         assert "fp4_e2m1 没有 NaN 编码" in panel.strips["fp4_e2m1"].value.text()
     finally:
         set_language("en")
+
+
+@pytest.mark.parametrize("pattern", ["0x7e00", "0xffff"])
+def test_a_nan_bit_pattern_is_nan_in_every_format_that_has_one(qtbot, panel, pattern):
+    panel.set_values({"show_fp4_e2m1": True})
+    with qtbot.waitSignal(panel.drawn, timeout=5000):
+        enter(qtbot, panel, pattern)
+    assert panel.values["value"] == pattern
+    for key, strip in panel.strips.items():
+        if key == "fp4_e2m1":
+            assert "fp4_e2m1 has no NaN encoding" in strip.value.text()
+        else:
+            assert "NaN" in strip.value.text() and np.isnan(fl.decode(strip_bits(panel, key), fl.FORMATS[key]))

@@ -178,3 +178,19 @@ def test_paths_are_smooth_once_changes_settle(qtbot, panel):
     qtbot.waitUntil(lambda: panel.paths["adam"].opts["antialias"], timeout=2000)  # then smooth
     panel.compute_now()
     assert panel.paths["adam"].opts["antialias"]  # exports are always smooth
+
+
+def test_nesterov_momentum_starts_above_zero_as_torch_requires():
+    import torch
+
+    from widgets.optimizers import PARAMS, compute_race
+    from workbench.params import ParamError
+
+    with pytest.raises(ValueError, match="Nesterov momentum requires a momentum"):
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.0, nesterov=True)
+    with pytest.raises(ParamError, match="nesterov_momentum.*0.001 to 0.999"):
+        PARAMS.update(PARAMS.defaults(), {"nesterov_momentum": 0})
+    lowest = PARAMS.update(PARAMS.defaults(), {"nesterov_momentum": PARAMS["nesterov_momentum"].lo})
+    race = compute_race(lowest)  # the slider's left end computes: all but plain SGD
+    sgd = opt.trace(opt.make_surface("rosenbrock"), "sgd", (-1.5, 2.0), 500, lr=lowest["nesterov_lr"])
+    assert np.abs(race.traces["nesterov"].points - sgd.points).max() < 0.01

@@ -19,6 +19,7 @@ from widgets.items import CellImage, DecadeAxis, PixelCurve, held_range
 from widgets.panel import Panel
 from workbench.compute import activations as act
 from workbench.i18n import pick, tr
+from workbench.memo import bounded_cache
 from workbench.params import Choice, Param, ParamSet, Preset
 
 NAMES = {"sigmoid": ("Sigmoid", "Sigmoid"), "tanh": ("Tanh", "Tanh"), "relu": ("ReLU", "ReLU"),
@@ -95,8 +96,8 @@ PARAMETERS = [
     Param("depth", "int", 20, "Depth (layers)", "深度（层数）", "Number of square layers.", "方阵层的层数。",
           lo=1, hi=100, group="Depth"),
     Param("width", "int", 128, "Width", "宽度", "Units per layer (fan_in = fan_out).", "每层的单元数（fan_in = fan_out）。",
-          lo=8, hi=512, step=8, group="Depth"),
-    Param("batch", "int", 64, "Batch", "批大小", "Standard-normal input rows.", "标准正态输入的行数。", lo=8, hi=1024, step=8,
+          lo=8, hi=256, step=8, group="Depth"),
+    Param("batch", "int", 64, "Batch", "批大小", "Standard-normal input rows.", "标准正态输入的行数。", lo=8, hi=256, step=8,
           group="Depth"),
     Param("bias", "float", 0.0, "Bias", "偏置", "The same constant bias on every unit (very negative: ReLUs die).",
           "每个单元相同的常数偏置（很负时 ReLU 会“死亡”）。", lo=-10.0, hi=10.0, step=0.1, group="Depth"),
@@ -184,7 +185,7 @@ def _properties(name: str, params: tuple, x_lim: float) -> act.Properties:
     return act.properties(name, threshold=SATURATED, x_lim=x_lim, **shape)
 
 
-@lru_cache(maxsize=8)
+@bounded_cache(maxsize=8, max_bytes=64 * 2 ** 20)
 def _flow(activation: str, init: str, depth: int, width: int, batch: int, seed: int, gain: float | None, std: float,
           bias: float, residual: bool, layer_norm: bool, params: tuple) -> act.GradientFlow:
     return act.gradient_flow(activation, init, depth, width, batch=batch, seed=seed, gain=gain, std=std, bias=bias,

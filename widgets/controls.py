@@ -167,7 +167,8 @@ class TextControl(ParamControl):
         self.label = QLabel(param.label())
         self.edit = QLineEdit()
         self.edit.setAccessibleName(param.label())
-        self.edit.setMaxLength(param.max_length)
+        # Never cut: text longer than the declaration allows reaches it and is refused with its message.
+        self.edit.setMaxLength(max(self.edit.maxLength(), param.max_length + 1))
         self._layout.addWidget(self.label)
         self._layout.addWidget(self.edit)
         self._finish()

@@ -199,10 +199,7 @@ def compute_floats(values: Mapping[str, Any]) -> FloatsView:
     for key in keys:
         fmt = _format(key, values)
         try:
-            if parsed.kind == "bits" and fmt == pattern:
-                description = fl.describe_bits(parsed.bits, fmt)
-            else:
-                description = fl.describe(parsed if parsed.kind != "bits" else parsed.value, fmt)
+            description = fl.describe(parsed, fmt)  # a pattern as is in its own format; NaN stays NaN in the others
             problem = ""
         except fl.InputError as error:
             description, problem = None, _input_error_text(error)
@@ -619,20 +616,26 @@ class FloatsPanel(Panel):
     def _rebuild_rows(self, view: FloatsView) -> None:
         """Strips, range bars, threshold lines and share labels for the selected formats."""
         st = self.style_
-        for strip in self.strips.values():
-            strip.deleteLater()
+        kept = {row.key: self.strips[row.key] for row in view.rows
+                if row.key in self.strips and self.strips[row.key].fmt == row.fmt}  # a strip is rebuilt only for a new format
+        for key, strip in self.strips.items():
+            self.strips_layout.removeWidget(strip)
+            if kept.get(key) is not strip:
+                strip.setParent(None)  # deleted now, with its last reference: not left to a later event loop pass
         self.strips_box.setMinimumHeight(0)
         self.strips = {}
         self.plots.setMinimumHeight(int(self.style_.point_size * (30 + 5 * len(view.rows))))  # room per bar row
         for row in view.rows:
-            self.strips[row.key] = BitStrip(self, row.key, row.fmt)
+            self.strips[row.key] = kept.get(row.key) or BitStrip(self, row.key, row.fmt)
             self.strips_layout.addWidget(self.strips[row.key])
         ys = np.arange(len(view.rows))[::-1].astype(float)
         narrow = [r.range for r in view.rows if r.key != "fp64"] or [r.range for r in view.rows]
         lo_all = min(i.log2_smallest_subnormal for i in narrow)
         x0, widths, brushes = [], [], []
-        for item in self.range_labels + self.hist_lines + self.share_labels:
-            item.scene().removeItem(item) if item.scene() else None
+        for plot, items in ((self.range_plot, self.range_labels), (self.hist_plot, self.hist_lines),
+                            (self.share_plot, self.share_labels)):
+            for item in items:  # out of the plot's item lists too, not only its scene
+                plot.removeItem(item)
         self.range_labels, self.hist_lines, self.share_labels = [], [], []
         for y, row in zip(ys, view.rows):
             info, color = row.range, self._color(row.key)

@@ -46,9 +46,15 @@ def _on(name: str, default: bool = True) -> Param:
 
 
 def _momentum(name: str) -> Param:
+    # torch.optim.SGD(nesterov=True) refuses momentum 0 ("Nesterov momentum requires a momentum"), and so
+    # does the backend: the declaration starts at the slider's first step, and the help says why
+    nesterov = name == "nesterov"
     return Param(f"{name}_momentum", "float", DEFAULTS[name]["momentum"], "Momentum", "动量系数 momentum",
-                 "Weight of the running velocity buffer (torch's momentum).",
-                 "速度缓冲的衰减系数（torch 的 momentum）。", lo=0.0, hi=0.999, step=0.001, group=NAMES[name][0])
+                 "Weight of the running velocity buffer (torch's momentum)."
+                 + (" Nesterov needs one above 0 (torch refuses 0; near 0 it is plain SGD)." if nesterov else ""),
+                 "速度缓冲的衰减系数（torch 的 momentum）。"
+                 + ("Nesterov 需要大于 0 的动量（torch 不接受 0；接近 0 时就是普通 SGD）。" if nesterov else ""),
+                 lo=0.001 if nesterov else 0.0, hi=0.999, step=0.001, group=NAMES[name][0])
 
 
 def _eps(name: str) -> Param:

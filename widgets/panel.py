@@ -1,19 +1,18 @@
 """The panel base class: declared controls + figure + notes, and the one update path.
 
 control edited -> ``set_values`` (validated by the declaration) -> compute(values) -> ``draw(result)``.
-A compute that took longer than INLINE_COMPUTE_MS last time runs on a worker thread; a quick one
-runs and draws at once, inside ``set_values``, so the change and its result share one repaint.
-While a worker compute runs, further changes only bump a generation
-counter; when it returns, a stale result is dropped and the newest values are computed once, so a
-dragged slider costs at most one compute in flight and never freezes input.
+Every compute runs on the panel's worker thread; the GUI thread waits for it at most INLINE_WAIT_MS,
+so a quick one is drawn inside ``set_values`` (the change and its result share one repaint) and a
+slow one when it arrives, without freezing input. While a compute runs, further changes only bump a
+generation counter; when it returns, a stale result is dropped and the newest values are computed
+once, so a dragged slider costs at most one compute in flight.
 """
 
 from __future__ import annotations
 
 import html
-import math
-import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from importlib import resources
 from typing import Any, Mapping
 
@@ -27,9 +26,8 @@ from widgets.style import Style
 from workbench.i18n import language, pick, tr
 from workbench.params import ParamError, ParamSet
 
-_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-compute")
 RETIRED: list["Panel"] = []  # panels taken out of use, kept referenced until the process ends (see Panel.retire)
-INLINE_COMPUTE_MS = 5.0  # computes that took less run on the GUI thread; longer ones on the worker
+INLINE_WAIT_MS = 6.0  # how long the GUI thread waits for a compute before it goes back to the event loop
 
 
 class Panel(QWidget):
@@ -47,8 +45,7 @@ class Panel(QWidget):
 
     message = Signal(str, bool)  # text, is_error
     drawn = Signal()
-    _computed = Signal(int, object)  # generation, result
-    _failed = Signal(int, str)  # generation, message
+    _finished = Signal(int, object)  # generation, the compute's Future (from the worker thread)
 
     def __init__(self, style: Style, values: Mapping[str, Any] | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -57,10 +54,9 @@ class Panel(QWidget):
         self.values = self.PARAMS.defaults() if values is None else dict(values)
         self.result: Any = None
         self._generation = 0
-        self._busy = False
-        self._last_compute_ms = math.inf  # the first compute goes to the worker
-        self._computed.connect(self._on_computed, Qt.QueuedConnection)
-        self._failed.connect(self._on_failed, Qt.QueuedConnection)
+        self._executor: ThreadPoolExecutor | None = None  # one worker per panel: a slow panel never delays another
+        self._pending: Future | None = None  # the compute in flight
+        self._finished.connect(self._on_finished, Qt.QueuedConnection)
         self.controls: dict[str, ParamControl] = {}
         self.figure = self.build_figure()
         self.figure.setObjectName("figure")
@@ -187,6 +183,9 @@ class Panel(QWidget):
         the process (a known pyqtgraph / Qt-binding problem: mantidproject/mantidimaging#894,
         #3086); a retired panel keeps only its small Python shell."""
         self.result = None
+        self._pending = None
+        if self._executor is not None:  # its thread ends once a compute in flight returns
+            self._executor.shutdown(wait=False, cancel_futures=True)
         RETIRED.append(self)
 
     def set_notes_visible(self, visible: bool) -> None:
@@ -251,7 +250,9 @@ class Panel(QWidget):
         for name in set(changed) | set(changes):
             if name in self.controls:
                 self.controls[name].show_value(new[name])
-                self.controls[name].show_error("")
+        for control in self.controls.values():  # a refusal's message goes stale once anything is accepted
+            if not control.error_label.isHidden():
+                control.show_error("")
         self.values_changed(changed)
         self.schedule()
         return True
@@ -291,56 +292,57 @@ class Panel(QWidget):
     def schedule(self) -> None:
         """Ask for a recompute; coalesced with any compute already in flight."""
         self._generation += 1
-        if not self._busy:
+        if self._pending is None:
             self._start()
 
+    def busy(self) -> bool:
+        """Whether a compute is in flight (its result not yet drawn or dropped)."""
+        return self._pending is not None
+
     def _start(self) -> None:
-        """Compute the newest values: at once on the GUI thread when the last compute was quick (no
-        thread hand-off, no extra pass of the event loop), else on the worker."""
-        if self._last_compute_ms < INLINE_COMPUTE_MS:
-            self._run_inline()
-        else:
-            self._busy = True
-            _EXECUTOR.submit(self._run, self._generation, dict(self.values))
-
-    def _timed_compute(self, values: dict) -> Any:
-        start = time.perf_counter()
+        """Compute the newest values on the panel's worker thread and wait for the result at most
+        INLINE_WAIT_MS: a quick compute is drawn at once (the change and its result share one
+        repaint), a slow one is drawn when it arrives, and the GUI thread never waits longer,
+        whatever the compute costs (a cached result is quick, the next one may take seconds)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"compute-{self.NAME}")
+        generation = self._generation
+        future = self._executor.submit(self.compute, dict(self.values))
+        self._pending = future
         try:
-            return self.compute(values)
-        finally:
-            self._last_compute_ms = (time.perf_counter() - start) * 1000
+            future.result(timeout=INLINE_WAIT_MS / 1000)
+        except FutureTimeout:
+            future.add_done_callback(lambda done: self._announce(generation, done))
+            return
+        except Exception:
+            pass  # reported by _finish
+        self._finish(generation, future)
 
-    def _run_inline(self) -> None:
+    def _announce(self, generation: int, future: Future) -> None:
+        """On the worker thread: hand a finished compute to the GUI thread, unless the panel was
+        retired meanwhile (its Qt side may be gone)."""
+        if future is self._pending:
+            try:
+                self._finished.emit(generation, future)
+            except RuntimeError:  # the Qt object was deleted after the check
+                pass
+
+    def _on_finished(self, generation: int, future: Future) -> None:
+        if future is self._pending:  # not yet taken inline
+            self._finish(generation, future)
+
+    def _finish(self, generation: int, future: Future) -> None:
+        """Draw (or report) a finished compute if it is the latest; else compute the latest once."""
+        self._pending = None
+        if generation != self._generation:
+            self._start()
+            return
         try:
-            result = self._timed_compute(dict(self.values))
+            result = future.result()
         except Exception as error:  # shown in the status bar, never a crash
             self._report_failure(str(error))
             return
         self._show(result)
-
-    def _run(self, generation: int, values: dict) -> None:
-        try:
-            result = self._timed_compute(values)
-        except Exception as error:  # shown in the status bar, never a crash
-            self._failed.emit(generation, str(error))
-            return
-        self._computed.emit(generation, result)
-
-    def _fresh(self, generation: int) -> bool:
-        """Whether a finished compute is the latest; if not, compute the latest values once."""
-        self._busy = False
-        if generation != self._generation:
-            self._start()
-            return False
-        return True
-
-    def _on_computed(self, generation: int, result: Any) -> None:
-        if self._fresh(generation):
-            self._show(result)
-
-    def _on_failed(self, generation: int, message: str) -> None:
-        if self._fresh(generation):
-            self._report_failure(message)
 
     def _report_failure(self, message: str) -> None:
         self.message.emit(tr("Could not compute: {error}").format(error=message), True)

@@ -24,6 +24,7 @@ from widgets.items import DecadeAxis, PixelCurve, never_widens
 from widgets.panel import Panel
 from workbench.compute import receptive_field as rf
 from workbench.i18n import tr
+from workbench.memo import bounded_cache
 from workbench.params import Choice, Param, ParamSet, Preset
 
 EDIT_COLUMNS = ("name", "kind", "kernel", "stride", "padding", "dilation", "channels")
@@ -171,7 +172,7 @@ def _scaled_unit(unit: int, table: rf.Table, index: int, chosen: int) -> int:
     return int(min(max(round((centre - row.start) / row.jump), 0), row.size - 1))
 
 
-@lru_cache(maxsize=16)
+@bounded_cache(maxsize=16, max_bytes=64 * 2 ** 20)
 def _effective(text: str, input_size: int, layer: int, weights: str, relu: bool) -> rf.EffectiveRF:
     return rf.effective_rf(rf.parse_layers(text)[:layer], input_size, weights=weights, relu=relu)
 
@@ -477,7 +478,7 @@ class ReceptiveFieldPanel(Panel):
         v = self.values
         key = (v["layers"], v["input_size"], v["layer"], v["erf_weights"], v["erf_relu"])
         self._erf_key = key
-        if self._erf_running is None and (self.erf_result is None or self._erf_shown != key):
+        if self._erf_running is None and self._erf_shown != key:
             self._erf_running = key
             _ERF_EXECUTOR.submit(self._run_erf, key)
 
@@ -495,8 +496,12 @@ class ReceptiveFieldPanel(Panel):
         if key != self._erf_key:
             self._request_erf()  # the settings moved on: compute the newest once
             return
-        if isinstance(result, Exception):
-            self.message.emit(tr("Could not compute: {error}").format(error=result), True)
+        if isinstance(result, Exception):  # e.g. too large to trace, or only padding seen: said beside the unit
+            self.erf_result, self._erf_shown = None, key
+            self.erf_image.clear()
+            self.erf_square.setRect(QRectF())
+            self._erf_text = tr("Effective field not shown: {reason}").format(reason=result)
+            self._show_unit_label()
             return
         self.erf_result, self._erf_shown = result, key
         self.erf_image.setImage(result.gradient, levels=(0.0, 1.0), autoLevels=False)

@@ -11,6 +11,7 @@ from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QWidget
 
 from widgets.style import Style
+from workbench.i18n import tr
 from workbench.scene import write_atomic
 
 
@@ -35,11 +36,32 @@ def _paint(painter: QPainter, widget: QWidget, style: Style, caption: str) -> No
                          Qt.TextWordWrap | Qt.AlignLeft | Qt.AlignTop, caption)
 
 
+MAX_SIDE = 16384  # pixels a side of a rendered image: 1 GB as ARGB32. Qt's raster engine crashes
+# (SIGSEGV) past 2 GB of pixels (e.g. 24000 x 24000), far below what --size and --scale allow.
+
+
+class ImageTooLarge(ValueError):
+    """The image asked for is larger than MAX_SIDE pixels a side; the message gives its size."""
+
+
+def check_image_size(width: int, height: int, scale: int) -> None:
+    """Raise ImageTooLarge unless a ``width`` x ``height`` figure (logical pixels) at ``scale``
+    fits in MAX_SIDE pixels a side."""
+    if max(width, height) * scale > MAX_SIDE:
+        raise ImageTooLarge(tr("{width} x {height} at {scale}x is {pixels_w} x {pixels_h} pixels; "
+                               "at most {limit} pixels a side can be rendered").format(
+            width=width, height=height, scale=scale, pixels_w=width * scale, pixels_h=height * scale, limit=MAX_SIDE))
+
+
 def render_image(widget: QWidget, style: Style, scale: int = 1, caption: str = "") -> QImage:
-    """The widget as an image at ``scale`` x its logical size (vector-sharp text), caption below."""
+    """The widget as an image at ``scale`` x its logical size (vector-sharp text), caption below.
+    ImageTooLarge when that is more than MAX_SIDE pixels a side, MemoryError when it cannot be had."""
     size = widget.size()
     height = size.height() + _caption_height(style, caption, size.width())
+    check_image_size(size.width(), height, scale)
     image = QImage(size.width() * scale, height * scale, QImage.Format_ARGB32_Premultiplied)
+    if image.isNull():
+        raise MemoryError(f"no memory for a {size.width() * scale} x {height * scale} image")
     image.setDevicePixelRatio(scale)
     image.fill(QColor(style.background))
     painter = QPainter(image)
@@ -50,20 +72,20 @@ def render_image(widget: QWidget, style: Style, scale: int = 1, caption: str = "
     return image
 
 
-def save_png(widget: QWidget, path: str, style: Style, scale: int = 1, caption: str = "") -> None:
-    """Write a PNG; OSError naming the path when it cannot be written."""
+def png_bytes(widget: QWidget, style: Style, scale: int = 1, caption: str = "") -> bytes:
+    """The widget as PNG data (see :func:`render_image`)."""
     image = render_image(widget, style, scale, caption)
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.WriteOnly)
     if not image.save(buffer, "PNG"):
-        raise OSError(f"could not encode PNG for {path}")
+        raise OSError("could not encode the image as PNG")
     buffer.close()
-    write_atomic(path, bytes(data))
+    return bytes(data)
 
 
-def save_svg(widget: QWidget, path: str, style: Style, title: str, caption: str = "") -> None:
-    """Write an SVG via QSvgGenerator (pyqtgraph 0.14's SVGExporter fails with current Qt)."""
+def svg_bytes(widget: QWidget, style: Style, title: str, caption: str = "") -> bytes:
+    """The widget as SVG data via QSvgGenerator (pyqtgraph 0.14's SVGExporter fails with current Qt)."""
     size = widget.size()
     height = size.height() + _caption_height(style, caption, size.width())
     data = QByteArray()
@@ -79,7 +101,17 @@ def save_svg(widget: QWidget, path: str, style: Style, title: str, caption: str 
     _paint(painter, widget, style, caption)
     painter.end()
     buffer.close()
-    write_atomic(path, bytes(data))
+    return bytes(data)
+
+
+def save_png(widget: QWidget, path: str, style: Style, scale: int = 1, caption: str = "") -> None:
+    """Write a PNG; OSError naming the path when it cannot be written."""
+    write_atomic(path, png_bytes(widget, style, scale, caption))
+
+
+def save_svg(widget: QWidget, path: str, style: Style, title: str, caption: str = "") -> None:
+    """Write an SVG; OSError naming the path when it cannot be written."""
+    write_atomic(path, svg_bytes(widget, style, title, caption))
 
 
 DEFAULT_SIZE = (1280, 800)  # an exported figure's width and least height, logical pixels

@@ -17,16 +17,17 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QListWidg
                                QMessageBox, QStackedWidget, QWidget)
 
 from widgets.panel import Panel
-from widgets.render import render_image, save_png, save_svg
+from widgets.render import ImageTooLarge, render_image, save_png, save_svg
 from widgets.style import THEMES, Style
 from workbench import __version__
 from workbench.export_data import save_data
 from workbench.i18n import LANGUAGES, language, set_language, tr
-from workbench.params import ParamError
+from workbench.params import ParamError, brief
 from workbench.registry import PANELS, panel_class
 from workbench.scene import SceneError, read_scene, save_scene
 
 FONT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
+DEFAULT_WINDOW_SIZE = (1500, 920)  # without stored (or with unusable) geometry
 
 
 def settings_store() -> QSettings:
@@ -88,10 +89,10 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.nav.currentRowChanged.connect(lambda row: self.show_panel(list(PANELS)[row]))
         self.rebuild()
-        if self.store is not None and (geometry := read_settings(self.store)["geometry"]) is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1500, 920)
+        geometry = read_settings(self.store)["geometry"] if self.store is not None else None
+        restored = geometry is not None and self.restoreGeometry(geometry)
+        if not restored or self.size() != self.size().expandedTo(self.minimumSizeHint()):
+            self.resize(*DEFAULT_WINDOW_SIZE)  # none stored, or junk (refused, or smaller than the window can be)
 
     # ---- building ----------------------------------------------------------------------------
     def rebuild(self) -> None:
@@ -268,8 +269,8 @@ class MainWindow(QMainWindow):
         try:
             name, raw = read_scene(path)
             if name not in PANELS:
-                raise SceneError(tr("scene {path}: unknown panel {panel!r} (known: {known})").format(
-                    path=path, panel=name, known=", ".join(PANELS)))
+                raise SceneError(tr("scene {path}: unknown panel {panel} (known: {known})").format(
+                    path=path, panel=brief(name), known=", ".join(PANELS)))
             values = panel_class(name).PARAMS.resolve(raw)
         except (SceneError, ParamError) as error:
             self.show_message(str(error), True)
@@ -319,7 +320,7 @@ class MainWindow(QMainWindow):
         """Run ``write`` (it returns the path written) and say in the status bar what came of it."""
         try:
             path = write()
-        except (OSError, ParamError) as error:
+        except (OSError, ParamError, ImageTooLarge) as error:
             self.show_message(tr("Could not export to {path}: {error}").format(
                 path=target, error=getattr(error, "strerror", None) or error), True)
             return False
@@ -341,17 +342,23 @@ class MainWindow(QMainWindow):
         self._export_dialog("data", "json", tr("JSON data (*.json)"))
 
     def copy_image(self) -> None:
-        QApplication.clipboard().setImage(render_image(self.panel.figure, self.style_, 2, self._caption()))
+        try:
+            image = render_image(self.panel.figure, self.style_, 2, self._caption())
+        except ImageTooLarge as error:
+            self.show_message(str(error), True)
+            return
+        QApplication.clipboard().setImage(image)
         self.show_message(tr("Figure copied to the clipboard"))
 
     # ---- question cards -----------------------------------------------------------------------------
     def _marks(self) -> dict[str, str]:
-        """Quiz marks (card id -> got | again) from the settings; anything corrupt is dropped."""
+        """Quiz marks (card id -> got | again) from the settings: a flat JSON object; anything else
+        (not JSON, nested too deep to parse, not an object) gives no marks, other entries are dropped."""
         if self.store is None:
             return dict(self._session_marks)
         try:
             marks = json.loads(str(self.store.value("quiz_marks", "{}")))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             return {}
         if not isinstance(marks, dict):
             return {}

@@ -2,8 +2,9 @@
 panel scene that shows the answer, with one line saying what to look at.
 
 Cards are data: ``assets/cards/topics.json`` lists the topics and ``assets/cards/<panel>.json``
-holds that panel's cards. Everything is checked against the schema when it is read, and every
-problem is reported at once (:class:`CardError`)::
+holds that panel's cards (``WORKBENCH_CARDS_DIR`` names another folder, e.g. for tests).
+Everything is checked against the schema when it is read, and every problem is reported at once
+(:class:`CardError`)::
 
     {"version": 1, "topics": [{"id": "attention", "en": "Attention", "zh": "注意力"}, ...]}
     {"version": 1, "cards": [{"id": "attention.sqrt-dk", "topic": "attention", "panel": "attention",
@@ -19,10 +20,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from workbench.i18n import language
@@ -265,9 +268,15 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not allowed")
 
 
+def _folder():
+    """The cards' folder: ``assets/cards``, or the folder named by WORKBENCH_CARDS_DIR (e.g. for tests)."""
+    folder = os.environ.get("WORKBENCH_CARDS_DIR")
+    return Path(folder) if folder else resources.files("assets").joinpath("cards")
+
+
 @lru_cache(maxsize=1)
 def _loaded() -> tuple[tuple[Topic, ...], tuple[Card, ...]]:
-    folder = resources.files("assets").joinpath("cards")
+    folder = _folder()
     try:
         names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".json"))
     except OSError as error:

@@ -9,7 +9,8 @@
     workbench note ID|--topic T -o DIR [--lang en|zh_CN]
     workbench --card ID / workbench export --card ID -o OUT.png|OUT.svg [--scale N]
 
-Bad input prints one line naming the problem and exits with status 2.
+Bad input prints one line naming the problem and exits with status 2 (a corrupt card file: one
+line per problem).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 
 from workbench import __version__
 from workbench.i18n import LANGUAGES, set_language, system_language
-from workbench.params import ParamError
+from workbench.cards import CardError
+from workbench.params import ParamError, brief
 from workbench.registry import PANELS
 from workbench.scene import SceneError, read_scene
 
@@ -63,7 +65,8 @@ def _export_parser() -> argparse.ArgumentParser:
     parser.add_argument("panel", nargs="?", help="panel: " + ", ".join(PANELS))
     parser.add_argument("--card", metavar="ID", help="the figure of a question card (see 'workbench cards')")
     parser.add_argument("-o", "--output", required=True, help="OUT.png or OUT.svg")
-    parser.add_argument("--scale", type=int, choices=(1, 2, 3), default=2, help="PNG pixel scale (default 2)")
+    parser.add_argument("--scale", type=int, choices=(1, 2, 3), default=2,
+                        help="PNG pixel scale (default 2); the PNG is at most 16384 pixels a side")
     parser.add_argument("--data", metavar="OUT.json", help="also write the computed arrays as JSON")
     parser.add_argument("--no-caption", action="store_true", help="leave the parameter caption off")
     parser.add_argument("--size", default=None,
@@ -83,11 +86,11 @@ def resolve_values(panel: str | None, scene: str | None, assignments: list[str])
         except SceneError as error:
             raise UsageError(str(error)) from None
         if panel and panel != scene_panel:
-            raise UsageError(f"--scene {scene} is for panel {scene_panel!r}, not {panel!r}")
+            raise UsageError(f"--scene {scene} is for panel {brief(scene_panel)}, not {panel!r}")
         panel = scene_panel
     panel = panel or next(iter(PANELS))
     if panel not in PANELS:
-        raise UsageError(f"unknown panel {panel!r}; panels: {', '.join(PANELS)}")
+        raise UsageError(f"unknown panel {brief(panel)}; panels: {', '.join(PANELS)}")
     params = panel_class(panel).PARAMS
     try:
         values = params.resolve({**raw, **params.parse_assignments(assignments)})
@@ -208,32 +211,47 @@ def export_main(argv: list[str]) -> int:
     suffix = os.path.splitext(args.output)[1].lower()
     if suffix not in (".png", ".svg"):
         raise UsageError(f"-o {args.output}: the file name must end in .png or .svg")
-    size = None
-    if args.size:
-        try:
-            size = tuple(int(v) for v in args.size.lower().split("x"))
-            if len(size) != 2 or not (200 <= size[0] <= 8000 and 150 <= size[1] <= 8000):
-                raise ValueError
-        except ValueError:
-            raise UsageError(f"--size {args.size}: expected WxH with 200<=W<=8000 and 150<=H<=8000") from None
-    from widgets.render import offscreen_panel, save_png, save_svg
-    from workbench.export_data import save_data
+    if args.data and os.path.abspath(args.data) == os.path.abspath(args.output):
+        raise UsageError(f"--data {args.data}: name another file than -o")
+    size = _size(args.size)
+    from widgets.render import ImageTooLarge, check_image_size, offscreen_panel, png_bytes, svg_bytes
+    from workbench.export_data import data_bytes
+    from workbench.scene import write_files_atomic
 
-    style = _headless_style(args.theme, args.presentation)
-    with offscreen_panel(panel_name, values, style, size) as panel:
-        caption = "" if args.no_caption else panel.caption()
-        try:
-            if suffix == ".png":
-                save_png(panel.figure, args.output, style, args.scale, caption)
+    try:
+        if size and suffix == ".png":
+            check_image_size(*size, args.scale)  # refused before anything is computed
+        style = _headless_style(args.theme, args.presentation)
+        with offscreen_panel(panel_name, values, style, size) as panel:
+            caption = "" if args.no_caption else panel.caption()
+            if suffix == ".png":  # the figure as grown to its content, caption included
+                files = {args.output: png_bytes(panel.figure, style, args.scale, caption)}
             else:
-                save_svg(panel.figure, args.output, style, panel.title(), caption)
+                files = {args.output: svg_bytes(panel.figure, style, panel.title(), caption)}
             if args.data:
-                save_data(args.data, panel_name, values, panel.result)
-        except OSError as error:
-            print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
-            return 2
+                files[args.data] = data_bytes(panel_name, values, panel.result)
+            write_files_atomic(files)  # both files or neither
+    except ImageTooLarge as error:
+        raise UsageError(f"--size {args.size or 'default'} --scale {args.scale}: {error}; "
+                         "choose a smaller --size or --scale") from None
+    except OSError as error:
+        print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
+        return 2
     print(f"workbench: wrote {args.output}" + (f" and {args.data}" if args.data else ""))
     return 0
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    """--size WxH as (width, height) in logical pixels; None when not given."""
+    if not text:
+        return None
+    try:
+        size = tuple(int(v) for v in text.lower().split("x"))
+        if len(size) != 2 or not (200 <= size[0] <= 8000 and 150 <= size[1] <= 8000):
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"--size {text}: expected WxH with 200<=W<=8000 and 150<=H<=8000") from None
+    return size
 
 
 def _headless_style(theme: str | None, presentation: bool):
@@ -401,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
         return gui_main(argv)
     except UsageError as error:
         print(f"workbench: {error}", file=sys.stderr)
+        return 2
+    except CardError as error:  # as the Questions window reports them
+        for problem in error.problems:
+            print(f"workbench: question cards: {problem}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `workbench cards | head`: the reader left, nothing is wrong
         sys.stdout = open(os.devnull, "w")

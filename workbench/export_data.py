@@ -34,9 +34,13 @@ def to_jsonable(obj: Any) -> Any:
     return str(obj)
 
 
-def save_data(path: str, panel: str, values: Mapping[str, Any], result: Any) -> None:
-    """Write ``{"panel", "version", "params", "result"}`` atomically."""
+def data_bytes(panel: str, values: Mapping[str, Any], result: Any) -> bytes:
+    """``{"panel", "workbench_version", "params", "result"}`` as UTF-8 JSON."""
     document = {"panel": panel, "workbench_version": __version__, "params": dict(values),
                 "result": to_jsonable(result)}
-    text = json.dumps(document, ensure_ascii=False, allow_nan=False)
-    write_atomic(path, text.encode("utf-8"))
+    return json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def save_data(path: str, panel: str, values: Mapping[str, Any], result: Any) -> None:
+    """Write :func:`data_bytes` to ``path`` atomically."""
+    write_atomic(path, data_bytes(panel, values, result))

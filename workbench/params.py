@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping
 
 from workbench.i18n import pick, tr
@@ -15,6 +16,20 @@ from workbench.i18n import pick, tr
 KINDS = ("float", "int", "bool", "choice", "text")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
+BRIEF = 60  # characters of a refused value quoted in a message
+
+
+def brief(raw: Any, limit: int = BRIEF) -> str:
+    """``repr(raw)``, cut to its first ``limit`` characters and an ellipsis when longer: a message
+    quotes a refused value, not all 50 MB of it. An integer too long to quote is given in
+    scientific notation (``repr`` of one with over 4300 digits raises)."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and abs(raw) >= 10 ** limit:
+        return f"{Decimal(raw):.6e}"
+    try:
+        text = repr(raw)
+    except RecursionError:  # nested deeper than repr goes
+        return f"<{type(raw).__name__}>"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class ParamError(ValueError):
@@ -98,7 +113,7 @@ class Param:
 
     def _refuse(self, raw: Any) -> ParamError:
         return ParamError([tr("{label} ({name}): {raw} is not allowed; expected {allowed}").format(
-            label=self.label(), name=self.name, raw=repr(raw), allowed=self.allowed())])
+            label=self.label(), name=self.name, raw=brief(raw), allowed=self.allowed())])
 
     def parse(self, raw: Any) -> Any:
         """Turn ``raw`` (a value or text) into a valid value, or raise ParamError naming it."""
@@ -121,7 +136,7 @@ class Param:
             raise self._refuse(raw)
         try:
             number = float(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond the float range
             raise self._refuse(raw) from None
         if not math.isfinite(number) or not self.lo <= number <= self.hi:
             raise self._refuse(raw)
@@ -139,7 +154,7 @@ class Param:
                 self.check(raw)
             except ValueError as error:
                 raise ParamError([tr("{label} ({name}): {raw} is not allowed: {reason}").format(
-                    label=self.label(), name=self.name, raw=repr(raw), reason=error)]) from None
+                    label=self.label(), name=self.name, raw=brief(raw), reason=error)]) from None
         return raw
 
     def format(self, value: Any) -> str:
@@ -203,7 +218,7 @@ class ParamSet:
             param = self.params.get(name)
             if param is None:
                 problems.append(tr("{name}: unknown parameter (known: {known})").format(
-                    name=name, known=", ".join(self.params)))
+                    name=name if len(str(name)) <= BRIEF else brief(name), known=", ".join(self.params)))
                 continue
             try:
                 new[name] = param.parse(raw)

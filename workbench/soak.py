@@ -1,0 +1,232 @@
+"""Soak: many random parameter changes in one window, watching memory, plot items and the GUI thread.
+
+``python -m workbench.soak [--changes N] [--seed S]`` prints one line; the benchmark runs the same
+(`workbench.bench`, its soak row). Values are drawn from each panel's declarations (extremes
+included); a change the cross-field rules refuse counts as refused, not as an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import resource
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from workbench.params import Param, ParamSet
+
+BUDGET_RSS_GROWTH_MB = 20.0
+BUDGET_BLOCK_MS = 16.0
+
+
+def text_samples(params: ParamSet, name: str) -> list[str]:
+    """Texts a text parameter can take: its default and every preset's value for it."""
+    samples = {params[name].default}
+    samples.update(p.values[name] for p in params.presets.values() if name in p.values)
+    return sorted(samples)
+
+
+def random_value(param: Param, rng: np.random.Generator, texts: list[str]) -> Any:
+    """A value inside the declaration: an end of the range one time in five, else uniform
+    (log-uniform on a log scale)."""
+    if param.kind in ("float", "int"):
+        lo, hi = float(param.lo), float(param.hi)
+        if rng.random() < 0.2:
+            value = lo if rng.random() < 0.5 else hi
+        elif param.log:
+            value = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+        else:
+            value = rng.uniform(lo, hi)
+        if param.kind == "int":
+            return int(min(max(round(value), math.ceil(lo)), math.floor(hi)))
+        return float(min(max(value, lo), hi))
+    if param.kind == "bool":
+        return bool(rng.random() < 0.5)
+    if param.kind == "choice":
+        return param.choices[int(rng.integers(len(param.choices)))].value
+    return texts[int(rng.integers(len(texts)))]
+
+
+def random_changes(params: ParamSet, rng: np.random.Generator, most: int = 2) -> dict[str, Any]:
+    """One to ``most`` parameters with random values, or now and then a preset's values."""
+    if params.presets and rng.random() < 0.05:
+        presets = list(params.presets.values())
+        return {**params.defaults(), **presets[int(rng.integers(len(presets)))].values}
+    names = list(params.params)
+    chosen = rng.choice(len(names), size=min(most, len(names)) if rng.random() < 0.3 else 1, replace=False)
+    return {names[i]: random_value(params[names[i]], rng, text_samples(params, names[i])
+                                   if params[names[i]].kind == "text" else []) for i in chosen}
+
+
+def item_counts(panel) -> dict[str, int]:
+    """Graphics items per scene of the panel's figure and items per PlotItem: constant when plot
+    items are updated in place, growing when they accumulate."""
+    import pyqtgraph as pg
+
+    counts: dict[str, int] = {}
+    for view in panel.figure.findChildren(pg.GraphicsView):
+        name = f"{view.objectName() or type(view).__name__}@{id(view):x}"
+        items = view.scene().items()
+        counts[name] = len(items)
+        for plot in (i for i in items if isinstance(i, pg.PlotItem)):
+            counts[f"{name} plot@{id(plot):x}"] = len(plot.items)
+    return counts
+
+
+def rss_mb() -> float:
+    """Resident set size now, MB (Linux: /proc; elsewhere the peak)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * resource.getpagesize() / 2 ** 20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def release_memory() -> None:
+    """Empty every result cache of the panels and the backend (``cache_clear``), collect garbage and
+    hand freed heap memory back to the OS (glibc's malloc_trim), so that what RSS still holds
+    afterwards is memory in use: caches are bounded by design, a leak is what stays."""
+    import ctypes
+
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith(("widgets", "workbench")):
+            continue
+        for value in list(vars(module).values()):
+            if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
+                value.cache_clear()
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+
+def settle(app, panels, timeout_s: float = 60.0) -> None:
+    """Run the event loop until no panel has a compute in flight."""
+    end = time.perf_counter() + timeout_s
+    while any(p.busy() for p in panels) and time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.001)
+    app.processEvents()
+
+
+def soak(app, window, changes: int = 10_000, seed: int = 0, per_visit: int = 50) -> dict:
+    """``changes`` random changes across every panel of ``window`` (``per_visit`` in a row on one
+    panel, as a user drags), each followed by one pass of the event loop and a 60 Hz frame's pause
+    when a compute is in flight. Returns RSS before and after (every panel visited once first, so
+    start-up allocations are not counted), the worst time the GUI thread spent in one change or one
+    pass of the event loop, the numbers of refused changes and of exceptions, and item counts. RSS
+    is read with the result caches emptied and freed memory handed back (release_memory)."""
+    from workbench.registry import PANELS
+
+    rng = np.random.default_rng(seed)
+    errors: list[str] = []
+    hook = sys.excepthook
+    sys.excepthook = lambda kind, value, tb: errors.append(f"{kind.__name__}: {value}")  # slots' exceptions
+    try:
+        panels = [window.show_panel(name) for name in PANELS]
+        failures = []
+        for panel in panels:
+            panel.message.connect(lambda text, is_error: is_error and text.startswith("Could not compute")
+                                  and failures.append(text))
+        for panel in panels:  # warm-up: every panel through a few hundred changes, then back to defaults
+            window.show_panel(panel.NAME)
+            for _ in range(200):
+                panel.set_values(random_changes(panel.PARAMS, rng))
+                app.processEvents()
+            panel.set_all(panel.PARAMS.defaults())
+            settle(app, panels)
+        release_memory()
+        before_counts = {p.NAME: item_counts(p) for p in panels}
+        before = rss_mb()
+        worst_block, worst_what, refused, done = 0.0, "", 0, 0
+        while done < changes:
+            panel = window.show_panel(panels[int(rng.integers(len(panels)))].NAME)
+            for _ in range(min(per_visit, changes - done)):
+                change = random_changes(panel.PARAMS, rng)
+                start = time.perf_counter()
+                refused += not panel.set_values(change)
+                block = time.perf_counter() - start
+                start = time.perf_counter()
+                app.processEvents()
+                block = max(block, time.perf_counter() - start)
+                if block > worst_block:
+                    worst_block, worst_what = block, f"{panel.NAME} {change}"[:160]
+                if panel.busy():
+                    time.sleep(1 / 60)
+                done += 1
+            panel.set_all(panel.PARAMS.defaults())
+            settle(app, panels)
+        for panel in panels:
+            panel.set_all(panel.PARAMS.defaults())
+        settle(app, panels)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        release_memory()
+        after = rss_mb()
+        after_counts = {p.NAME: item_counts(p) for p in panels}
+    finally:
+        sys.excepthook = hook
+    grown = {f"{name} {key}": (before_counts[name].get(key, 0), count)
+             for name, counts in after_counts.items() for key, count in counts.items()
+             if count != before_counts[name].get(key, 0)}
+    return {"changes": changes, "rss_before_mb": before, "rss_after_mb": after,
+            "rss_growth_mb": after - before, "peak_rss_mb": peak, "worst_block_ms": worst_block * 1000, "worst_block_change": worst_what,
+            "refused": refused, "exceptions": len(errors), "compute_failures": len(failures),
+            "first_problems": (errors + failures)[:5], "item_counts_changed": grown}
+
+
+def soak_line(result: dict) -> str:
+    ok = lambda good: "ok" if good else "OVER BUDGET"  # noqa: E731
+    return (f"soak, {result['changes']} random changes across all panels: RSS {result['rss_before_mb']:.0f} -> "
+            f"{result['rss_after_mb']:.0f} MB (+{result['rss_growth_mb']:.1f}, budget < {BUDGET_RSS_GROWTH_MB:.0f}) "
+            f"{ok(result['rss_growth_mb'] < BUDGET_RSS_GROWTH_MB)}, peak {result['peak_rss_mb']:.0f} MB; worst GUI-thread block "
+            f"{result['worst_block_ms']:.1f} ms (budget < {BUDGET_BLOCK_MS:.0f}) {ok(result['worst_block_ms'] < BUDGET_BLOCK_MS)}; "
+            f"exceptions {result['exceptions']}, compute failures {result['compute_failures']} "
+            f"{ok(result['exceptions'] + result['compute_failures'] == 0)}; refused {result['refused']}; "
+            f"item counts changed: {len(result['item_counts_changed'])} {ok(not result['item_counts_changed'])}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import os
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python -m workbench.soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ.setdefault("WORKBENCH_CONFIG_DIR", tempfile.mkdtemp(prefix="workbench-soak-"))
+    from PySide6.QtWidgets import QApplication
+
+    from widgets.style import Style
+    from workbench.app import MainWindow
+    from workbench.cli import _quiet_qt_messages, keep_freed_memory
+    from workbench.i18n import set_language
+    from workbench.registry import PANELS
+
+    set_language("en")
+    _quiet_qt_messages()
+    keep_freed_memory()
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow(Style(), next(iter(PANELS)))
+    window.show()
+    app.processEvents()
+    result = soak(app, window, args.changes, args.seed)
+    print(soak_line(result))
+    for problem in result["first_problems"]:
+        print("  problem:", problem)
+    if result["worst_block_change"]:
+        print("  worst block on:", result["worst_block_change"])
+    for key, (old, new) in list(result["item_counts_changed"].items())[:20]:
+        print(f"  items {key}: {old} -> {new}")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
