@@ -70,7 +70,7 @@ def test_default_scene_draws_the_backend_result(panel):
     queries, keys, mask, result = assert_draws_expected(panel)
     assert len(keys) == 12 and keys[-2:] == (att.PAD, att.PAD) and queries == keys
     assert not mask[:, -2:].any() and mask[:, :-2].all()  # padding: the [PAD] columns are hidden
-    assert len(panel.mosaic.tiles) == 4 + 1 and [label.toPlainText() for label in panel.mosaic.labels] == [
+    assert len(panel.mosaic.tiles) == 4 + 1 and [label.toPlainText() for label in panel.mosaic.labels if label.isVisible()] == [
         "mean", "head 1", "head 2", "head 3", "head 4"]
     image = panel.mosaic.image.image  # one image: five 12 x 12 tiles, 2-cell gaps, 4 rows of room for the names
     assert image.shape == (16, 5 * 12 + 4 * 2, 4)

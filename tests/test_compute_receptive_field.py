@@ -396,7 +396,7 @@ def test_vgg16_effective_field_takes_well_under_50_ms():
     (dict(input_size=0), "input_size: must be an integer >= 1, got 0"),
     (dict(input_size=1), "layer 3 (pool1): kernel 2 is larger than its padded input 1"),
     (dict(layers=(Layer("conv", 3, padding=3000),)), "input_size: 64 is too large for this stack's effective field "
-                                                       "(36,772,096 padded values, at most 33,554,432)"),
+                                                       "(36,772,096 padded values, at most 8,388,608)"),
     (dict(layers=(Layer("conv", 1, 3, 2),), input_size=1),  # unit 0 of 2 reads padded pixel 0 of 5
      "layers: the centre unit of the last layer sees only padding"),
     (dict(seed=-1), "seed: must be an integer >= 0, got -1"),

@@ -184,3 +184,20 @@ def test_a_shorter_network_pulls_the_chosen_layer_and_unit_in(qtbot, panel):
     size = panel.result.table.rows[-1].size
     assert panel.values["unit_x"] <= size - 1 and panel.values["unit_y"] <= size - 1
     assert math.isfinite(panel.result.table.rows[-1].rf)
+
+
+def test_an_effective_field_too_large_to_trace_is_a_note_not_an_error(qtbot, panel):
+    """Accepted by the declaration, refused by effective_rf (too many padded values): the plot is
+    emptied and says why; no 'Could not compute', and the next network that fits draws again."""
+    wait_erf(qtbot, panel)
+    errors = []
+    panel.message.connect(lambda text, is_error: is_error and errors.append(text))
+    stack = "; ".join(["conv k=3 p=1"] * 20)  # 20 x 1026^2 = 21 M padded values at 1024 x 1024
+    assert panel.set_values({"layers": stack, "input_size": 1024, "layer": 20, "unit_x": 512, "unit_y": 512})
+    qtbot.waitUntil(lambda: panel._erf_shown == panel._erf_key and panel._erf_running is None, timeout=30_000)
+    assert panel.erf_result is None and panel.erf_image.image is None
+    assert "Effective field not shown: input_size: 1024 is too large" in panel.unit_label.text()
+    assert errors == []
+    assert panel.set_values({"input_size": 64, "unit_x": 32, "unit_y": 32})
+    wait_erf(qtbot, panel)
+    assert "not shown" not in panel.unit_label.text() and panel.erf_image.image is not None

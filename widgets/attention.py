@@ -484,7 +484,8 @@ class HeadMosaic:
 
     PER_ROW = 9
 
-    def __init__(self, view: pg.ViewBox, style, cmap: pg.ColorMap):
+    def __init__(self, view: pg.ViewBox, style, cmap: pg.ColorMap, most: int):
+        """``most``: the largest number of tiles; their labels are made once, here."""
         self.view, self.style_ = view, style
         self.lut = cmap.getLookupTable(nPts=256, alpha=True)
         grey = QColor(style.muted)
@@ -495,6 +496,12 @@ class HeadMosaic:
         self.frame.setPen(pg.mkPen(style.foreground, width=2.5 if style.presentation else 1.5))
         view.addItem(self.frame, ignoreBounds=True)
         self.labels: list[pg.TextItem] = []
+        for _ in range(most):
+            label = pg.TextItem(anchor=(0.5, 1.0))
+            label.setFont(style.font(0.85))
+            label.setVisible(False)
+            view.addItem(label, ignoreBounds=True)
+            self.labels.append(label)
         self.tiles: list[np.ndarray] = []  # what each tile shows, (n_q, n_k), NaN = masked
         self.geometry: tuple | None = None  # (count, n_q, n_k, per_row, gap, headroom)
         self.selected = -1
@@ -527,11 +534,6 @@ class HeadMosaic:
     def _lay_out(self, names: list[str]) -> None:
         count, n_q, n_k, per_row, gap, headroom = self.geometry
         rows = -(-count // per_row)
-        while len(self.labels) < count:
-            label = pg.TextItem(anchor=(0.5, 1.0))
-            label.setFont(self.style_.font(0.85))
-            self.view.addItem(label, ignoreBounds=True)
-            self.labels.append(label)
         for index, label in enumerate(self.labels):
             label.setVisible(index < count)
             if index < count:
@@ -649,7 +651,7 @@ class AttentionPanel(Panel):
         heads_view.setAspectLocked(True)
         heads_view.setToolTip(tr("Click to show this head in the large heatmaps"))
         ci.addItem(heads_view, row=1, col=0, colspan=5)
-        self.mosaic = HeadMosaic(heads_view, st, weights_cmap)
+        self.mosaic = HeadMosaic(heads_view, st, weights_cmap, most=int(PARAMS["heads"].hi) + 1)  # every head and their mean
         bottom = ci.addLayout(row=2, col=0, colspan=5)
         self.std_plot = bottom.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left"), "bottom": DecadeAxis("bottom")})
         st.style_plot(self.std_plot, tr("Score spread"), tr("std of the logits"), "d_k")

@@ -282,7 +282,13 @@ class ReceptiveFieldPanel(Panel):
         self.image_frame = QGraphicsRectItem()
         self.image_frame.setPen(pg.mkPen(st.foreground, width=1))
         self.input_view.addItem(self.image_frame, ignoreBounds=True)
-        self.squares: list[QGraphicsRectItem] = []
+        self.squares: list[QGraphicsRectItem] = []  # one per layer at most, made once
+        for _ in range(rf.MAX_LAYERS):
+            square = QGraphicsRectItem()
+            square.setZValue(10)
+            square.setVisible(False)
+            self.input_view.addItem(square, ignoreBounds=True)
+            self.squares.append(square)
         self.input_view.scene().sigMouseClicked.connect(self._clicked)
         self.input_view.setToolTip(tr("Click to choose the unit whose field is centred there"))
         # growth
@@ -419,11 +425,6 @@ class ReceptiveFieldPanel(Panel):
         """Nested squares: the chosen unit's field at every layer up to the chosen one, outermost last."""
         st = self.style_
         size = self.values["input_size"]
-        while len(self.squares) < len(scene.regions):
-            square = QGraphicsRectItem()
-            square.setZValue(10)
-            self.input_view.addItem(square, ignoreBounds=True)
-            self.squares.append(square)
         count = len(scene.regions)
         for index, square in enumerate(self.squares):
             square.setVisible(index < count)

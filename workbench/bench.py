@@ -8,6 +8,8 @@ seconds, and one pass can fall into a slow stretch. The gauge column times a fix
 workload around each sweep (about 2 ms at full speed): it tells a slow machine from a slow panel. Also the time from process start to the first
 painted main window and to the first fully drawn panel, peak RSS with every panel open, and backend
 speed against the PyTorch reference where a panel has one.
+Last, the soak row (workbench.soak): 10,000 random changes across all panels in one window, with
+RSS growth (budget < 20 MB), the worst GUI-thread block (budget < 16 ms) and exceptions (0).
 Budgets: first paint <= 1000 ms, every change p95 <= 16 ms unless a panel's BENCH_BUDGETS_MS says less, peak RSS <= 450 MB.
 """
 
@@ -25,6 +27,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from workbench.soak import soak, soak_line
 
 SWEEP_CHANGES = 60
 TIMED_PASSES = 3  # after the warm-up pass; the median one (by p95) is reported
@@ -155,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workbench.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--runs", type=int, default=5, help="start-up runs (default 5)")
+    parser.add_argument("--soak-changes", type=int, default=10_000, metavar="N",
+                        help="random changes across all panels in the soak row (default 10000; 0 skips it)")
     parser.add_argument("--panel", action="append", default=[], metavar="NAME",
                         help="time only this panel's sweeps (repeatable); start-up, RSS and the torch comparison are skipped")
     args = parser.parse_args(argv)
@@ -218,12 +224,14 @@ def main(argv: list[str] | None = None) -> int:
         window.close()
         return 0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    soaked = soak(app, window, args.soak_changes) if args.soak_changes else None
     results = {
         "startup": {"first_paint_s_median": statistics.median(paint), "first_paint_s_max": max(paint),
                     "first_panel_drawn_s_median": statistics.median(drawn), "runs": len(paint)},
         "panels": rows,
         "peak_rss_mb_all_panels": rss_mb,
         "optimizers_vs_torch": optimizers_vs_torch(),
+        "soak": soaked,
     }
     print_table(results)
     if args.json:
@@ -255,6 +263,8 @@ def print_table(results: dict) -> None:
     t = results["optimizers_vs_torch"]
     print(f"optimizers, 7 x 500 steps on rosenbrock: backend {t['backend_ms']:.2f} ms, torch.optim "
           f"{t['torch_ms']:.0f} ms, {t['speedup']:.0f}x faster  {ok(t['speedup'] >= 50)}")
+    if results.get("soak"):
+        print(soak_line(results["soak"]))
 
 
 if __name__ == "__main__":

@@ -732,6 +732,14 @@ def _draws(seed: int, batch: int, width: int, depth: int, uniform: bool,
         return result
 
 
+def _clear_draws() -> None:
+    with _DRAWS_LOCK:
+        _DRAWS.clear()
+
+
+_draws.cache_clear = _clear_draws  # as functools' caches: emptied by whoever measures memory in use
+
+
 _WORKSPACE = threading.local()
 _WORKSPACE_MAX = 8 * 2 ** 20  # bytes per buffer kept between calls
 

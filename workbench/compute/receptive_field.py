@@ -77,7 +77,7 @@ KINDS = ("conv", "maxpool", "avgpool")
 WEIGHTS = ("uniform", "random")
 MAX_LAYERS = 64
 MAX_EFFECTIVE_INPUT = 1024  # pixels per side for effective_rf
-MAX_EFFECTIVE_ACTIVATIONS = 2**25  # effective_rf's padded inputs, summed over layers (float64, kept for backward)
+MAX_EFFECTIVE_ACTIVATIONS = 2**23  # effective_rf's padded inputs, summed over layers (float64, kept for backward)
 _INPUT_NOISE = 0.01  # effective_rf's input is 1 + this * uniform(0, 1)
 
 
@@ -355,7 +355,7 @@ def effective_rf(layers: Iterable[Layer], input_size: int, weights: str = "unifo
 
     The centre unit is ((size - 1) // 2, (size - 1) // 2) of the last output. Raises ValueError
     as :func:`validate`, for ``input_size`` beyond :data:`MAX_EFFECTIVE_INPUT` or a stack whose
-    padded inputs add up to more than :data:`MAX_EFFECTIVE_ACTIVATIONS` values (256 MB), an
+    padded inputs add up to more than :data:`MAX_EFFECTIVE_ACTIVATIONS` values (64 MB), an
     unknown ``weights``, a bad ``seed``, or a centre unit that sees only padding.
     """
     _check_size("input_size", input_size, optional=False)
