@@ -31,7 +31,7 @@ settings.register_profile("workbench-property", deadline=None, database=None, pr
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 PROFILE = settings.get_profile("workbench-property")
 EXAMPLES = {"optimizers": 250, "floats": 300, "attention": 150, "activations": 100, "receptive_field": 200,
-            "normalization": 300}  # per panel in CI: a few seconds each
+            "normalization": 300, "training": 200}  # per panel in CI: a few seconds each
 # Sizes that only cost time (the numerics at the extremes come from depth, gain, bias, ...): capped
 # in CI, where a 100 x 256 x 256 gradient-flow MLP alone takes seconds. Not capped in a long run.
 CI_CAPS = {("activations", "width"): 64, ("activations", "batch"): 64}
@@ -85,9 +85,15 @@ def _lengths_text() -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(["1", "16", ",".join(["16"] * 8), ",".join(["1"] * 8), " 3 , 4 "]), lists)
 
 
+def _hidden_text() -> st.SearchStrategy[str]:
+    sizes = st.lists(st.integers(1, 64), min_size=0, max_size=8).map(lambda s: ",".join(map(str, s)) or "0")
+    return st.one_of(sizes, st.sampled_from(["0", "none", " 8 , 8 ", "64,64,64,64,64,64,64,64", "8;8", "1"]))
+
+
 TEXTS = {("floats", "value"): _float_text, ("attention", "text"): _tokens_text,
          ("attention", "query_text"): _tokens_text, ("attention", "custom_mask"): _mask_text,
-         ("receptive_field", "layers"): _layers_text, ("normalization", "lengths"): _lengths_text}
+         ("receptive_field", "layers"): _layers_text, ("normalization", "lengths"): _lengths_text,
+         ("training", "hidden"): _hidden_text}
 
 
 def top(panel: str, param: Param) -> float:

@@ -11,6 +11,7 @@ once, so a dragged slider costs at most one compute in flight.
 from __future__ import annotations
 
 import html
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from importlib import resources
@@ -94,6 +95,11 @@ class Panel(QWidget):
 
     def caption(self) -> str:
         return f"{self.title()}: {self.PARAMS.caption(self.values, self.CAPTION_PARAMS)}"
+
+    def data_result(self) -> Any:
+        """What the data export (JSON) writes: the computed result; a panel whose figure shows more
+        (e.g. a training run's live weights) says so here."""
+        return self.result
 
     # ---- layout ---------------------------------------------------------------------------
     def _build_layout(self) -> None:
@@ -260,10 +266,15 @@ class Panel(QWidget):
     def values_changed(self, names: list[str]) -> None:
         """Hook: react to accepted changes before the compute (e.g. enable/disable controls)."""
 
+    def scene_loaded(self) -> None:
+        """Hook: a whole scene (preset, question card, scene file) is about to be set (e.g. a panel
+        that plays starts its run once it is drawn)."""
+
     def apply_preset(self, key: str) -> None:
         if self.question_card is not None:
             self.show_card(None)  # the scene leaves the card's
         preset = self.PARAMS.presets[key]
+        self.scene_loaded()
         self.set_all(self.PARAMS.resolve(preset.values))
         self.message.emit(tr("Preset: {name}").format(name=preset.label()), False)
 
@@ -295,6 +306,8 @@ class Panel(QWidget):
         if self._pending is None:
             self._start()
 
+    longest_wait_ms = 0.0  # the longest the GUI thread has waited for a compute (the benchmark's soak reads it)
+
     def busy(self) -> bool:
         """Whether a compute is in flight (its result not yet drawn or dropped)."""
         return self._pending is not None
@@ -309,13 +322,16 @@ class Panel(QWidget):
         generation = self._generation
         future = self._executor.submit(self.compute, dict(self.values))
         self._pending = future
+        start = time.perf_counter()
         try:
             future.result(timeout=INLINE_WAIT_MS / 1000)
         except FutureTimeout:
+            Panel.longest_wait_ms = max(Panel.longest_wait_ms, (time.perf_counter() - start) * 1000)
             future.add_done_callback(lambda done: self._announce(generation, done))
             return
         except Exception:
             pass  # reported by _finish
+        Panel.longest_wait_ms = max(Panel.longest_wait_ms, (time.perf_counter() - start) * 1000)
         self._finish(generation, future)
 
     def _announce(self, generation: int, future: Future) -> None:

@@ -24,7 +24,7 @@ from workbench.export_data import save_data
 from workbench.i18n import LANGUAGES, language, set_language, tr
 from workbench.params import ParamError, brief
 from workbench.registry import PANELS, panel_class
-from workbench.scene import SceneError, read_scene, save_scene
+from workbench.scene import SceneError, read_scene, save_scene, write_atomic
 
 FONT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
 DEFAULT_WINDOW_SIZE = (1500, 920)  # without stored (or with unusable) geometry
@@ -150,6 +150,7 @@ class MainWindow(QMainWindow):
                          lambda _=False, s=scale: self.export_png_dialog(s), "Ctrl+E" if scale == 2 else None)
         self._action(file, tr("Export SVG…"), self.export_svg_dialog)
         self._action(file, tr("Export data (JSON)…"), self.export_data_dialog)
+        self.script_action = self._action(file, tr("Export as PyTorch script…"), self.export_script_dialog)
         self._action(file, tr("Copy image"), self.copy_image, "Ctrl+Shift+C")
         self._action(file, tr("Caption on exported images"), self._set_caption, checkable=True,
                      checked=self.caption_on_export)
@@ -205,6 +206,7 @@ class MainWindow(QMainWindow):
             panel.schedule()
         self.current = name
         self.stack.setCurrentWidget(self.panels[name])
+        self.script_action.setEnabled(hasattr(self.panels[name], "export_script"))
         self.nav.blockSignals(True)
         self.nav.setCurrentRow(list(PANELS).index(name))
         self.nav.blockSignals(False)
@@ -275,7 +277,9 @@ class MainWindow(QMainWindow):
         except (SceneError, ParamError) as error:
             self.show_message(str(error), True)
             return False
-        self.show_panel(name).set_all(values)
+        panel = self.show_panel(name)
+        panel.scene_loaded()
+        panel.set_all(values)
         self.show_message(tr("Opened scene {path}").format(path=path))
         return True
 
@@ -312,7 +316,7 @@ class MainWindow(QMainWindow):
             elif kind == "svg":
                 save_svg(panel.figure, path, self.style_, panel.title(), self._caption())
             else:
-                save_data(path, self.current, panel.values, panel.result)
+                save_data(path, self.current, panel.values, panel.data_result())
             return path
         return self._exported(path, write)
 
@@ -340,6 +344,19 @@ class MainWindow(QMainWindow):
 
     def export_data_dialog(self) -> None:
         self._export_dialog("data", "json", tr("JSON data (*.json)"))
+
+    def export_script(self, path: str) -> bool:
+        """The current panel's run as a standalone PyTorch script (panels that train have one)."""
+        panel = self.panel
+        return self._exported(path, lambda: write_atomic(path, panel.export_script().encode("utf-8")) or path)
+
+    def export_script_dialog(self) -> None:
+        if not hasattr(self.panel, "export_script"):
+            return
+        path, _ = QFileDialog.getSaveFileName(self, tr("Export as PyTorch script…"), f"{self.current}.py",
+                                              tr("Python scripts (*.py)"))
+        if path:
+            self.export_script(path)
 
     def copy_image(self) -> None:
         try:
@@ -403,6 +420,7 @@ class MainWindow(QMainWindow):
             self.show_message(tr("Card {id}: {error}").format(id=card.id, error=error), True)
             return False
         panel = self.show_panel(card.panel)
+        panel.scene_loaded()
         panel.set_all(values)
         panel.show_card(card, answer_shown)
         if not self.show_notes:

@@ -64,7 +64,9 @@ def _export_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="workbench export", description="Render a panel to PNG or SVG without a display.")
     parser.add_argument("panel", nargs="?", help="panel: " + ", ".join(PANELS))
     parser.add_argument("--card", metavar="ID", help="the figure of a question card (see 'workbench cards')")
-    parser.add_argument("-o", "--output", required=True, help="OUT.png or OUT.svg")
+    parser.add_argument("-o", "--output", help="OUT.png or OUT.svg (required unless --script is given)")
+    parser.add_argument("--script", metavar="OUT.py",
+                        help="also (or only) write the run as a standalone PyTorch script (panels that train: training)")
     parser.add_argument("--scale", type=int, choices=(1, 2, 3), default=2,
                         help="PNG pixel scale (default 2); the PNG is at most 16384 pixels a side")
     parser.add_argument("--data", metavar="OUT.json", help="also write the computed arrays as JSON")
@@ -208,6 +210,18 @@ def export_main(argv: list[str]) -> int:
         panel_name, values = resolve_values(args.panel, args.scene, args.set)
         if args.panel != panel_name:
             raise UsageError(f"unknown panel {args.panel!r}; panels: {', '.join(PANELS)}")
+    if args.script:
+        from workbench.registry import panel_class
+
+        cls = panel_class(panel_name)
+        if not hasattr(cls, "script"):
+            raise UsageError(f"--script: panel {panel_name!r} has no PyTorch script (only panels that train do)")
+        if not args.script.endswith(".py"):
+            raise UsageError(f"--script {args.script}: the file name must end in .py")
+    if not args.output:
+        if not args.script:
+            raise UsageError("-o OUT.png|OUT.svg is required (or --script OUT.py alone)")
+        return _write_script(args.script, cls.script(values))
     suffix = os.path.splitext(args.output)[1].lower()
     if suffix not in (".png", ".svg"):
         raise UsageError(f"-o {args.output}: the file name must end in .png or .svg")
@@ -229,7 +243,9 @@ def export_main(argv: list[str]) -> int:
             else:
                 files = {args.output: svg_bytes(panel.figure, style, panel.title(), caption)}
             if args.data:
-                files[args.data] = data_bytes(panel_name, values, panel.result)
+                files[args.data] = data_bytes(panel_name, values, panel.data_result())
+            if args.script:
+                files[args.script] = panel.export_script().encode("utf-8")
             write_files_atomic(files)  # both files or neither
     except ImageTooLarge as error:
         raise UsageError(f"--size {args.size or 'default'} --scale {args.scale}: {error}; "
@@ -237,7 +253,19 @@ def export_main(argv: list[str]) -> int:
     except OSError as error:
         print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
         return 2
-    print(f"workbench: wrote {args.output}" + (f" and {args.data}" if args.data else ""))
+    print(f"workbench: wrote {args.output}" + "".join(f" and {f}" for f in (args.data, args.script) if f))
+    return 0
+
+
+def _write_script(path: str, text: str) -> int:
+    from workbench.scene import write_atomic
+
+    try:
+        write_atomic(path, text.encode("utf-8"))
+    except OSError as error:
+        print(f"workbench: cannot write {error.filename or path}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    print(f"workbench: wrote {path}")
     return 0
 
 

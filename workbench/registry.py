@@ -14,6 +14,7 @@ PANELS: dict[str, str] = {
     "activations": "widgets.activations:ActivationsPanel",
     "receptive_field": "widgets.receptive_field:ReceptiveFieldPanel",
     "normalization": "widgets.normalization:NormalizationPanel",
+    "training": "widgets.training:TrainingPanel",
 }
 
 

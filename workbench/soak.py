@@ -122,6 +122,7 @@ def soak(app, window, changes: int = 10_000, seed: int = 0, per_visit: int = 50)
     start-up allocations are not counted), the worst time the GUI thread spent in one change or one
     pass of the event loop, the numbers of refused changes and of exceptions, and item counts. RSS
     is read with the result caches emptied and freed memory handed back (release_memory)."""
+    from widgets.panel import Panel
     from workbench.registry import PANELS
 
     rng = np.random.default_rng(seed)
@@ -142,21 +143,24 @@ def soak(app, window, changes: int = 10_000, seed: int = 0, per_visit: int = 50)
             panel.set_all(panel.PARAMS.defaults())
             settle(app, panels)
         release_memory()
+        gc.freeze()  # as the app does once it has started: the long-lived widgets leave the collector's view
         before_counts = {p.NAME: item_counts(p) for p in panels}
         before = rss_mb()
-        worst_block, worst_what, refused, done = 0.0, "", 0, 0
+        blocks: list[tuple[float, str]] = []
+        Panel.longest_wait_ms = 0.0
+        refused, done = 0, 0
         while done < changes:
             panel = window.show_panel(panels[int(rng.integers(len(panels)))].NAME)
             for _ in range(min(per_visit, changes - done)):
                 change = random_changes(panel.PARAMS, rng)
                 start = time.perf_counter()
                 refused += not panel.set_values(change)
-                block = time.perf_counter() - start
+                in_change = time.perf_counter() - start
                 start = time.perf_counter()
                 app.processEvents()
-                block = max(block, time.perf_counter() - start)
-                if block > worst_block:
-                    worst_block, worst_what = block, f"{panel.NAME} {change}"[:160]
+                in_events = time.perf_counter() - start
+                where = "in set_values" if in_change >= in_events else "in the event loop (draw, paint)"
+                blocks.append((max(in_change, in_events) * 1000, f"{panel.NAME} {where} {change}"[:200]))
                 if panel.busy():
                     time.sleep(1 / 60)
                 done += 1
@@ -175,7 +179,14 @@ def soak(app, window, changes: int = 10_000, seed: int = 0, per_visit: int = 50)
              for name, counts in after_counts.items() for key, count in counts.items()
              if count != before_counts[name].get(key, 0)}
     return {"changes": changes, "rss_before_mb": before, "rss_after_mb": after,
-            "rss_growth_mb": after - before, "peak_rss_mb": peak, "worst_block_ms": worst_block * 1000, "worst_block_change": worst_what,
+            "rss_growth_mb": after - before, "peak_rss_mb": peak,
+            "worst_block_ms": max(ms for ms, _ in blocks),
+            "p99_block_ms": float(np.percentile([ms for ms, _ in blocks], 99)),
+            "blocks_over_budget": sum(ms >= BUDGET_BLOCK_MS for ms, _ in blocks),
+            "worst_blocks": sorted(blocks, reverse=True)[:5],
+            "longest_compute_wait_ms": Panel.longest_wait_ms,
+            "per_panel_block_ms": {name: (float(np.percentile(times, 50)), float(np.percentile(times, 95)), max(times))
+                                   for name in PANELS if (times := [ms for ms, what in blocks if what.split()[0] == name])},
             "refused": refused, "exceptions": len(errors), "compute_failures": len(failures),
             "first_problems": (errors + failures)[:5], "item_counts_changed": grown}
 
@@ -185,7 +196,9 @@ def soak_line(result: dict) -> str:
     return (f"soak, {result['changes']} random changes across all panels: RSS {result['rss_before_mb']:.0f} -> "
             f"{result['rss_after_mb']:.0f} MB (+{result['rss_growth_mb']:.1f}, budget < {BUDGET_RSS_GROWTH_MB:.0f}) "
             f"{ok(result['rss_growth_mb'] < BUDGET_RSS_GROWTH_MB)}, peak {result['peak_rss_mb']:.0f} MB; worst GUI-thread block "
-            f"{result['worst_block_ms']:.1f} ms (budget < {BUDGET_BLOCK_MS:.0f}) {ok(result['worst_block_ms'] < BUDGET_BLOCK_MS)}; "
+            f"{result['worst_block_ms']:.1f} ms (budget < {BUDGET_BLOCK_MS:.0f}) {ok(result['worst_block_ms'] < BUDGET_BLOCK_MS)}, "
+            f"p99 {result['p99_block_ms']:.1f} ms, {result['blocks_over_budget']} changes over 16 ms; "
+            f"longest wait on a compute {result['longest_compute_wait_ms']:.1f} ms; "
             f"exceptions {result['exceptions']}, compute failures {result['compute_failures']} "
             f"{ok(result['exceptions'] + result['compute_failures'] == 0)}; refused {result['refused']}; "
             f"item counts changed: {len(result['item_counts_changed'])} {ok(not result['item_counts_changed'])}")
@@ -220,8 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     print(soak_line(result))
     for problem in result["first_problems"]:
         print("  problem:", problem)
-    if result["worst_block_change"]:
-        print("  worst block on:", result["worst_block_change"])
+    for name, (p50, p95, most) in result["per_panel_block_ms"].items():
+        print(f"  {name:<16} change + draw + paint: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {most:.1f} ms")
+    for ms, what in result["worst_blocks"]:
+        print(f"  block {ms:.1f} ms: {what}")
     for key, (old, new) in list(result["item_counts_changed"].items())[:20]:
         print(f"  items {key}: {old} -> {new}")
     window.close()

@@ -1,0 +1,185 @@
+"""The training panel: driven through its real controls, checked against the backend."""
+
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from widgets.training import TrainingPanel, parse_hidden
+from workbench.compute import training as trn
+
+
+@pytest.fixture
+def panel(open_panel):
+    return open_panel(TrainingPanel, 1500, 900)
+
+
+def weights_equal(a, b):
+    return all(np.array_equal(wa, wb) and np.array_equal(ba, bb) for (wa, ba), (wb, bb) in zip(a, b))
+
+
+def test_default_scene_draws_the_initial_state(panel):
+    run, setup = panel.run, panel.result
+    assert run.epoch == 0 and weights_equal(run.state.weights, setup.initial.weights)
+    assert panel.heat.image.shape == (64, 64)
+    assert np.all(np.isfinite(panel.heat.image)) and 0.0 <= panel.heat.image.min() <= panel.heat.image.max() <= 1.0
+    x, y = panel.train_points.getData()
+    np.testing.assert_array_equal(x, setup.data.x_train[:, 0])
+    assert len(x) == 250 and not panel.test_points.isVisible()
+    assert "epoch 0" in panel.status.text()
+    shown = [image for column in panel.unit_images for image in column if image.isVisible()]
+    assert len(shown) == 2 + 8 + 8 + 1  # features x1, x2; two layers of 8; the output
+
+
+def test_the_heat_map_is_the_backends_prediction(panel):
+    view = panel.run.view(plane_cells=64)
+    (lo, hi), _ = view.extent
+    xs = np.linspace(lo, hi, 64)
+    expected = trn.predict(panel.run.state, np.stack(np.meshgrid(xs, xs), -1).reshape(-1, 2)).reshape(64, 64)
+    np.testing.assert_allclose(panel.heat.image, expected, rtol=1e-12)
+
+
+def test_play_trains_and_pause_stops(qtbot, panel):
+    qtbot.mouseClick(panel.play_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.run.epoch >= 5, timeout=10_000)
+    qtbot.mouseClick(panel.play_button, Qt.LeftButton)
+    epoch = panel.run.epoch
+    qtbot.wait(100)
+    assert panel.run.epoch == epoch and panel.play_button.text() == "Play"
+    x, y = panel.train_curve.getData()
+    assert len(x) == epoch + 1 and np.all(np.isfinite(y))
+    reference = trn.fit(panel.result.initial, panel.result.data, epoch)
+    np.testing.assert_allclose(10 ** y[1:], reference.train_loss, rtol=1e-9)
+    assert weights_equal(panel.run.state.weights, reference.state.weights)
+
+
+def test_step_epoch_rewind_and_new_weights(qtbot, panel):
+    panel.step(batches=1)
+    assert panel.run.state.step == 1 and panel.run.epoch == 0
+    panel.step(epochs=1)
+    assert panel.run.epoch == 1 and panel.run.state.step == 25
+    panel.rewind()
+    assert panel.run.epoch == 0 and weights_equal(panel.run.state.weights, panel.result.initial.weights)
+    before = panel.result.initial.weights
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.new_weights()
+    assert panel.values["init_seed"] == 1 and not weights_equal(panel.run.state.weights, before)
+
+
+def test_a_training_change_goes_on_from_the_current_weights(qtbot, panel):
+    panel.step(epochs=3)
+    weights = panel.run.state.weights
+    assert panel.set_values({"lr": 0.1, "l2": 0.01})
+    qtbot.waitUntil(lambda: panel.run.state.config.lr == 0.1, timeout=5_000)
+    assert panel.run.epoch == 3 and weights_equal(panel.run.state.weights, weights)
+    assert panel.run.state.config.l2 == 0.01
+    assert panel.set_values({"hidden": "4"})  # a network change starts again
+    qtbot.waitUntil(lambda: panel.run.epoch == 0 and len(panel.run.state.weights) == 2, timeout=5_000)
+
+
+def test_layer_and_unit_buttons_edit_the_hidden_layers(qtbot, panel):
+    for action, expected in ((lambda: panel.change_layers(+1), "8,8,8"), (lambda: panel.change_units(+2), "10,10,10"),
+                             (lambda: panel.change_layers(-1), "10,10"), (lambda: panel.change_units(-2), "8,8")):
+        action()
+        assert panel.values["hidden"] == expected
+        assert panel.controls["hidden"].edit.text() == expected
+
+
+def test_hidden_layers_are_validated():
+    assert parse_hidden("8, 4") == (8, 4) and parse_hidden("0") == ()
+    for bad in ("8,0", "65", "a", ",".join(["2"] * 9)):
+        with pytest.raises(ValueError):
+            parse_hidden(bad)
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"hidden": "8,99"}, "hidden"), ({"hidden": "x"}, "hidden"), ({"lr": 0.0}, "lr"), ({"lr": "fast"}, "lr"),
+    ({"feature_x1": False, "feature_x2": False}, "feature_"), ({"dropout": 0.95}, "dropout")])
+def test_bad_input_is_refused_and_nothing_changes(panel, changes, words):
+    before = dict(panel.values)
+    messages = []
+    panel.message.connect(lambda text, error: messages.append((text, error)))
+    assert not panel.set_values(changes)
+    assert panel.values == before and messages and messages[-1][1] and words in messages[-1][0]
+
+
+def test_divergence_is_shown_not_drawn_as_nan(qtbot, panel):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with qtbot.waitSignal(panel.drawn, timeout=10_000):
+            panel.set_values({"lr": 10.0, "activation": "relu", "init": "kaiming_normal", "hidden": "64,64,64"})
+        panel.step(epochs=30)
+    assert panel.run.diverged_epoch is not None
+    assert "diverged at epoch" in panel.status.text()
+    assert np.all(np.isfinite(panel.heat.image))
+    assert all(np.all(np.isfinite(w)) for w, _ in panel.run.state.weights)
+    for curve in (panel.train_curve, panel.test_curve):
+        assert np.all(np.isfinite(curve.getData()[1]))
+
+
+def test_linear_activations_draw_a_straight_boundary(qtbot, panel):
+    panel.apply_preset("all_linear")
+    panel.pause()
+    panel.step(epochs=20)
+    segments = panel.boundary.getData()
+    points = np.stack(segments, 1)
+    assert len(points) > 4
+    centred = points - points.mean(axis=0)
+    assert np.linalg.svd(centred, compute_uv=False)[1] < 1e-6 * np.abs(centred).max() * len(points)
+
+
+def test_hovering_a_unit_and_a_connection_reads_its_numbers(panel):
+    view = panel._view
+    x, y = panel._positions[1][0]
+    text = panel._describe(x, y)
+    b = view.weights[0][1][0]
+    assert "unit 1 of layer 1" in text and f"{b:.4g}" in text and "tanh" in text
+    (x0, y0), (x1, y1) = panel._positions[0][0], panel._positions[1][0]
+    mid = ((x0 + 0.5 + x1 - 0.5) / 2, (y0 + y1) / 2)
+    text = panel._describe(*mid)
+    assert f"w = {view.weights[0][0][0, 0]:.4g}" in text and "x1" in text
+
+
+def test_dropout_marks_dropped_units(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"dropout": 0.5})
+    panel.step(batches=3)
+    dropped = panel.dropped.getData()[0]
+    assert 0 < len(dropped) < 16
+
+
+def test_early_stopping_keeps_the_best_epoch(qtbot, panel):
+    panel.apply_preset("early_stop")
+    panel.pause()
+    panel.run.train_epochs(2000)
+    panel._frame()
+    run = panel.run
+    assert run.stopped_epoch is not None and run.stopped_epoch - run.best_epoch >= 100
+    assert weights_equal(run.state.weights, run.stopping.best_state.weights)
+    assert panel.best_line.isVisible() and panel.best_line.value() == run.best_epoch
+    assert "stopped early" in panel.status.text()
+
+
+def test_data_export_holds_the_live_weights(panel):
+    from workbench.export_data import to_jsonable
+    panel.step(epochs=2)
+    data = to_jsonable(panel.data_result())
+    assert data["epoch"] == 2
+    np.testing.assert_allclose(np.array(data["weights"][0][0]), panel.run.state.weights[0][0])
+
+
+def test_cli_exports_figure_data_and_script(tmp_path):
+    png, js, py = tmp_path / "t.png", tmp_path / "t.json", tmp_path / "t.py"
+    done = subprocess.run([sys.executable, "-m", "workbench", "export", "training", "--set", "epochs=3", "-o", str(png),
+                           "--data", str(js), "--script", str(py)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(js.read_text())["result"]["epoch"] == 3
+    assert "torch" in py.read_text()
+    only = subprocess.run([sys.executable, "-m", "workbench", "export", "optimizers", "--script", str(py)],
+                          capture_output=True, text=True, timeout=120)
+    assert only.returncode == 2 and "no PyTorch script" in only.stderr

@@ -1,0 +1,878 @@
+"""Training panel: a small network learning live on 2-D data (as TensorFlow Playground), with
+dropout, L1 / L2, weight decay, normalization, early stopping and a PyTorch script of the run.
+
+The declared values give the data, the network and the training configuration (``compute``: the
+data set and the initial state). The run itself is view state, played by a timer: a change of the
+data or the network starts it again from the same initial weights; a change of the training
+configuration (learning rate, regularization, batch size, ...) goes on from the current weights.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Mapping
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QGraphicsItem, QGraphicsScene, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout,
+                               QWidget)
+
+from widgets.activations import NAMES as ACTIVATION_NAMES
+from widgets.controls import OneLine
+from widgets.items import CellImage, DecadeAxis, PixelCurve, held_range
+from widgets.panel import Panel
+from workbench.compute import training as trn
+from workbench.compute import training_run as runs
+from workbench.i18n import pick, tr
+from workbench.params import Choice, Param, ParamError, ParamSet, Preset
+
+DATASET_NAMES = {
+    "circle": ("Circle", "圆"), "xor": ("XOR", "异或 XOR"), "gauss": ("Two Gaussians", "两团高斯"),
+    "spiral": ("Spiral", "螺旋"), "sine": ("Above / below a sine", "正弦曲线上下"),
+    "cubic": ("Above / below a cubic", "三次曲线上下"), "abs": ("Above / below |x|", "|x| 上下"),
+    "plane": ("Plane (regression)", "平面（回归）"), "multigauss": ("Gaussian bumps (regression)", "多个高斯峰（回归）"),
+}
+FEATURE_PARAMS = {"x1": "x1", "x2": "x2", "x1^2": "x1_sq", "x2^2": "x2_sq", "x1*x2": "x1_x2", "sin x1": "sin_x1",
+                  "sin x2": "sin_x2"}  # backend feature -> parameter suffix
+ACTIVATIONS = {"linear": ("Linear (none)", "线性（无激活）"), **ACTIVATION_NAMES}
+INITS = {"xavier_uniform": ("Xavier uniform (Glorot)", "Xavier 均匀（Glorot）"),
+         "xavier_normal": ("Xavier normal (Glorot)", "Xavier 正态（Glorot）"),
+         "kaiming_uniform": ("He / Kaiming uniform", "He / Kaiming 均匀"),
+         "kaiming_normal": ("He / Kaiming normal", "He / Kaiming 正态"),
+         "normal": ("Normal with a chosen std", "指定标准差的正态分布"), "zeros": ("Zeros", "全零")}
+OPTIMIZERS = {"sgd": ("SGD", "SGD"), "adam": ("Adam", "Adam"), "adamw": ("AdamW", "AdamW"), "rmsprop": ("RMSProp", "RMSProp")}
+MAX_LAYERS, MAX_UNITS = 8, 64
+SHOWN_UNITS = 10  # unit pictures drawn per layer; the rest are counted
+COLUMN_GAP, ROW_GAP = 3.4, 1.35  # the diagram's spacing, in unit-picture sizes
+EXPORT_EPOCHS = 500  # what an export trains when the run has no epoch limit
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """"8, 8" -> (8, 8); "0" or "none" -> () (no hidden layer: a linear model). ValueError says why."""
+    text = text.strip().lower()
+    if text in ("0", "none", "-"):
+        return ()
+    try:
+        sizes = tuple(int(part) for part in text.replace(";", ",").split(","))
+    except ValueError:
+        raise ValueError(tr("units per layer as whole numbers separated by commas, e.g. 8,8 (0: none)")) from None
+    if len(sizes) > MAX_LAYERS:
+        raise ValueError(tr("at most {n} hidden layers").format(n=MAX_LAYERS))
+    if any(not 1 <= size <= MAX_UNITS for size in sizes):
+        raise ValueError(tr("every layer needs 1 to {n} units").format(n=MAX_UNITS))
+    return sizes
+
+
+def hidden_text(sizes: tuple[int, ...]) -> str:
+    return ",".join(map(str, sizes)) if sizes else "0"
+
+
+def _choices(names: Mapping[str, tuple[str, str]]) -> tuple[Choice, ...]:
+    return tuple(Choice(key, *labels) for key, labels in names.items())
+
+
+PARAMETERS = [
+    Param("dataset", "choice", "spiral", "Data set", "数据集", "The 2-D points to learn (as in TensorFlow Playground).",
+          "要学习的二维数据（与 TensorFlow Playground 相同）。", choices=_choices(DATASET_NAMES), group="Data"),
+    Param("n_points", "int", 500, "Points", "点数", "Training and test points together.", "训练点与测试点的总数。",
+          lo=20, hi=1000, step=10, group="Data"),
+    Param("train_fraction", "float", 0.5, "Training share", "训练集比例", "Share of the points used for training; the rest test.",
+          "用于训练的点所占的比例，其余用于测试。", lo=0.1, hi=0.9, step=0.05, group="Data"),
+    Param("noise", "float", 0.0, "Noise", "噪声", "Label noise: how far points scatter across the true boundary.",
+          "噪声：点越过真实边界散开的程度。", lo=0.0, hi=0.5, step=0.05, group="Data"),
+    Param("data_seed", "int", 0, "Data seed", "数据种子", "Seed of the points and of the train / test split.",
+          "数据点与训练 / 测试划分的随机种子。", lo=0, hi=9999, group="Data"),
+    Param("show_test", "bool", False, "Show test points", "显示测试点", "Draw the test points too (outlined).",
+          "同时画出测试点（空心）。", group="Data"),
+    *[Param(f"feature_{suffix}", "bool", name in ("x1", "x2"), f"Feature {name}", f"特征 {name}",
+            f"Feed {name} of each point to the network.", f"把每个点的 {name} 输入网络。", group="Features")
+      for name, suffix in FEATURE_PARAMS.items()],
+    Param("hidden", "text", "8,8", "Hidden layers", "隐藏层", "Units per hidden layer, comma separated (at most 8 layers of "
+          "64); 0 = none, a linear model.", "每个隐藏层的单元数，用逗号分隔（最多 8 层、每层 64）；0 = 没有隐藏层（线性模型）。",
+          check=parse_hidden, max_length=40, group="Network"),
+    Param("activation", "choice", "tanh", "Activation", "激活函数", "The non-linearity of every hidden unit.",
+          "每个隐藏单元的非线性函数。", choices=_choices(ACTIVATIONS), group="Network"),
+    Param("init", "choice", "xavier_uniform", "Initialisation", "初始化", "torch.nn.init scheme of the weights "
+          "(gain = calculate_gain of the activation); biases start at 0.", "权重的 torch.nn.init 初始化方式（gain 按激活函数取 "
+          "calculate_gain）；偏置从 0 开始。", choices=_choices(INITS), group="Network"),
+    Param("init_std", "float", 0.1, "Normal std", "正态分布标准差", "Standard deviation of the 'normal' init.",
+          "“正态”初始化的标准差。", lo=1e-3, hi=10.0, log=True, group="Network"),
+    Param("norm", "choice", "none", "Normalization", "归一化", "Linear -> norm -> activation in every hidden layer.",
+          "每个隐藏层按 线性 -> 归一化 -> 激活 排列。",
+          choices=(Choice("none", "None", "无"), Choice("batch", "BatchNorm1d", "BatchNorm1d"),
+                   Choice("layer", "LayerNorm", "LayerNorm")), group="Network"),
+    Param("loss", "choice", "bce", "Loss", "损失函数", "Classification: binary cross-entropy on the logit, or the squared "
+          "error of the probability. Regression always uses the squared error.", "分类：对 logit 的二元交叉熵，或概率的平方误差。"
+          "回归总是用平方误差。", choices=(Choice("bce", "Binary cross-entropy", "二元交叉熵"),
+                                       Choice("mse", "Squared error of sigmoid", "sigmoid 的平方误差")), group="Network"),
+    Param("init_seed", "int", 0, "Weights seed", "权重种子", "Seed of the initial weights, dropout and minibatch order.",
+          "初始权重、dropout 与小批量顺序的随机种子。", lo=0, hi=9999, group="Network"),
+    Param("optimizer", "choice", "sgd", "Optimizer", "优化器", "torch.optim's update rule.", "torch.optim 的更新规则。",
+          choices=_choices(OPTIMIZERS), group="Training"),
+    Param("lr", "float", 0.03, "Learning rate", "学习率", "Step size of the optimizer.", "优化器的步长。",
+          lo=1e-4, hi=10.0, log=True, group="Training"),
+    Param("batch_size", "int", 10, "Batch size", "批大小", "Points per step; an epoch is one pass over the training set.",
+          "每步用的点数；一个 epoch 是把训练集完整过一遍。", lo=1, hi=1000, group="Training"),
+    Param("momentum", "float", 0.0, "Momentum", "动量", "SGD and RMSProp: weight of the running velocity.",
+          "SGD 与 RMSProp：速度缓冲的系数。", lo=0.0, hi=0.99, step=0.01, group="Training"),
+    Param("l1", "float", 0.0, "L1 penalty", "L1 正则", "Adds l1 * sum|w| of the weight matrices to the loss: many weights "
+          "become exactly 0.", "在损失上加 l1 * sum|w|（只算权重矩阵）：许多权重变成正好为 0。",
+          lo=0.0, hi=0.1, step=0.0005, group="Regularization"),
+    Param("l2", "float", 0.0, "L2 penalty", "L2 正则", "Adds (l2 / 2) * sum w^2 of the weight matrices: every weight "
+          "shrinks.", "在损失上加 (l2 / 2) * sum w^2（只算权重矩阵）：所有权重一起变小。",
+          lo=0.0, hi=0.1, step=0.0005, group="Regularization"),
+    Param("weight_decay", "float", 0.0, "Weight decay", "权重衰减", "torch.optim's weight_decay on the weight matrices "
+          "(decoupled for AdamW).", "torch.optim 的 weight_decay，作用于权重矩阵（AdamW 为解耦形式）。",
+          lo=0.0, hi=0.5, step=0.001, group="Regularization"),
+    Param("dropout", "float", 0.0, "Dropout p", "Dropout 概率 p", "Share of hidden units dropped in each training step "
+          "(the kept ones scaled by 1/(1-p)); none at evaluation.", "每个训练步随机丢弃的隐藏单元比例（保留的乘以 1/(1-p)）；"
+          "评估时不丢弃。", lo=0.0, hi=0.9, step=0.05, group="Regularization"),
+    Param("patience", "int", 0, "Early-stopping patience", "早停耐心值", "Stop when the test loss has not improved for "
+          "this many epochs, and go back to the best epoch's weights (0: off).",
+          "测试损失连续这么多个 epoch 没有改善就停止，并回到最好那个 epoch 的权重（0：关闭）。",
+          lo=0, hi=1000, group="Regularization"),
+    Param("epochs", "int", 0, "Stop at epoch", "训练到第几个 epoch", "Play stops at this epoch (0: no limit; an export "
+          "then trains 500).", "播放到这个 epoch 为止（0：不限；此时导出训练 500 个 epoch）。", lo=0, hi=20000, group="Run"),
+]
+
+DATA_PARAMS = ("dataset", "n_points", "train_fraction", "noise", "data_seed")
+NETWORK_PARAMS = ("hidden", "activation", "init", "init_std", "norm", "loss", "init_seed", "dropout",
+                  *(f"feature_{s}" for s in FEATURE_PARAMS.values()))
+
+
+def _check(values: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if not any(values[f"feature_{s}"] for s in FEATURE_PARAMS.values()):
+        problems.append(tr("feature_*: choose at least one input feature"))
+    return problems
+
+
+def _scene(**values) -> dict:
+    return values
+
+
+OVERFIT = dict(dataset="xor", n_points=60, noise=0.5, hidden="32,32,32", activation="relu", init="kaiming_uniform",
+               optimizer="sgd", lr=0.03, momentum=0.9, batch_size=10, epochs=1500, show_test=True)
+SPIRAL = dict(dataset="spiral", activation="tanh", optimizer="adam", lr=0.01, epochs=600, show_test=True)
+CONFIDENT = dict(dataset="gauss", hidden="0", init="normal", init_std=5.0, init_seed=8, lr=0.1, epochs=50)  # starts 100 % wrong
+
+PRESETS = [
+    Preset("underfit", "Underfitting: a linear model on circle", "欠拟合：用线性模型学圆形数据",
+           _scene(dataset="circle", hidden="0", epochs=300, show_test=True)),
+    Preset("overfit", "Overfitting: a big net on a few noisy points", "过拟合：大网络学少量带噪声的点", _scene(**OVERFIT)),
+    Preset("l2_fix", "L2 penalty against overfitting", "L2 正则对抗过拟合", _scene(**OVERFIT, l2=0.01)),
+    Preset("l1_sparse", "L1 penalty: sparse weights", "L1 正则：稀疏的权重", _scene(**OVERFIT, l1=0.003)),
+    Preset("dropout_fix", "Dropout against overfitting", "Dropout 对抗过拟合", _scene(**OVERFIT, dropout=0.3)),
+    Preset("early_stop", "Early stopping at the best epoch", "早停：停在最好的 epoch", _scene(**OVERFIT, patience=100)),
+    Preset("more_data", "More data against overfitting", "更多数据对抗过拟合", _scene(**{**OVERFIT, "n_points": 600})),
+    Preset("all_linear", "Linear activations collapse to a linear model", "线性激活退化为线性模型",
+           _scene(dataset="circle", hidden="8,8,8", activation="linear", epochs=300, show_test=True)),
+    Preset("spiral_shallow", "Spiral: one layer of 8 units", "螺旋：一层 8 个单元", _scene(**SPIRAL, hidden="8")),
+    Preset("spiral_deep", "Spiral: four layers of 8 units", "螺旋：四层、每层 8 个单元", _scene(**SPIRAL, hidden="8,8,8,8")),
+    Preset("mse_confident", "Squared error on a confidently wrong start", "自信地错误起步时的平方误差",
+           _scene(**CONFIDENT, loss="mse")),
+    Preset("bce_confident", "Cross-entropy on the same start", "同样起点下的交叉熵", _scene(**CONFIDENT, loss="bce")),
+    Preset("batch_one", "Batch size 1: noisy steps", "批大小 1：步子很吵", _scene(dataset="circle", batch_size=1, epochs=50)),
+    Preset("batch_full", "Full batch: smooth but few steps", "全批量：平稳但步数少",
+           _scene(dataset="circle", batch_size=250, epochs=50)),
+    Preset("bn_dropout", "BatchNorm + dropout: train and eval disagree", "BatchNorm + Dropout：训练与评估不一致",
+           _scene(dataset="circle", hidden="16,16", activation="relu", norm="batch", dropout=0.5, optimizer="adam",
+                  lr=0.01, epochs=200, show_test=True)),
+]
+
+PARAMS = ParamSet(PARAMETERS, check=_check, presets=PRESETS)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What ``compute`` gives: the data, the network and training configuration, and the
+    initial state (the run starts from it)."""
+
+    dataset_args: dict
+    data: Any  # trn.Dataset
+    spec: Any  # trn.NetworkSpec
+    config: Any  # trn.TrainConfig
+    initial: Any  # trn.TrainState
+    network_key: tuple  # what, changed, starts the run again
+
+
+@lru_cache(maxsize=8)
+def _dataset(name: str, n: int, noise: float, train_fraction: float, seed: int):
+    return trn.make_dataset(name, n=n, noise=noise, train_fraction=train_fraction, seed=seed)
+
+
+def spec_of(values: Mapping[str, Any], task: str):
+    features = tuple(name for name, suffix in FEATURE_PARAMS.items() if values[f"feature_{suffix}"])
+    return trn.NetworkSpec(hidden=parse_hidden(values["hidden"]), activation=values["activation"], features=features,
+                           init=values["init"], init_std=values["init_std"], dropout=values["dropout"],
+                           norm=None if values["norm"] == "none" else values["norm"], task=task,
+                           loss=values["loss"] if task == "classification" else "mse")
+
+
+def config_of(values: Mapping[str, Any]):
+    return trn.TrainConfig(optimizer=values["optimizer"], lr=values["lr"], batch_size=values["batch_size"],
+                           momentum=values["momentum"] if values["optimizer"] in ("sgd", "rmsprop") else 0.0,
+                           l1=values["l1"], l2=values["l2"], weight_decay=values["weight_decay"], seed=values["init_seed"])
+
+
+@lru_cache(maxsize=8)
+def _initial(spec, config, seed: int):
+    return trn.init_state(spec, config, seed=seed)
+
+
+def compute_setup(values: Mapping[str, Any]) -> Setup:
+    args = {"name": values["dataset"], "n": values["n_points"], "noise": values["noise"],
+            "train_fraction": values["train_fraction"], "seed": values["data_seed"]}
+    data = _dataset(args["name"], args["n"], args["noise"], args["train_fraction"], args["seed"])
+    spec = spec_of(values, data.task)
+    config = config_of(values)
+    initial = _initial(spec, trn.TrainConfig(seed=values["init_seed"]), values["init_seed"])
+    key = tuple(values[n] for n in DATA_PARAMS + NETWORK_PARAMS)
+    return Setup(args, data, spec, config, trn.with_config(initial, config), key)
+
+
+class _HoverView(pg.ViewBox):
+    """The network diagram's view box: reports the mouse position in view coordinates."""
+
+    def __init__(self, on_hover):
+        super().__init__(enableMouse=False, enableMenu=False)
+        self._on_hover = on_hover
+        self.setAcceptHoverEvents(True)
+
+    def hoverMoveEvent(self, event):
+        self._on_hover(self.mapToView(event.pos()))
+
+    def hoverLeaveEvent(self, event):
+        self._on_hover(None)
+
+
+ORANGE, BLUE = "#F59322", "#0877BD"  # the Playground's class colours: 0 / negative, 1 / positive
+
+
+def _diverging_lut(dark: bool) -> np.ndarray:
+    """256 RGBA entries from orange (0) through the background to blue (1)."""
+    middle = (40, 42, 46) if dark else (245, 245, 245)
+    lo, hi = QColor(ORANGE), QColor(BLUE)
+    t = np.linspace(-1.0, 1.0, 256)[:, None]
+    ends = np.where(t < 0, np.array([lo.red(), lo.green(), lo.blue()]), np.array([hi.red(), hi.green(), hi.blue()]))
+    rgb = np.array(middle) + np.abs(t) * 0.85 * (ends - np.array(middle))
+    return np.concatenate([rgb, np.full((256, 1), 255)], axis=1).astype(np.ubyte)
+
+
+class TrainingPanel(Panel):
+    NAME = "training"
+    TITLE_EN = "Training"
+    TITLE_ZH = "训练"
+    PARAMS = PARAMS
+    OPEN_GROUPS = ("Data", "Network", "Training")
+    BENCH_SWEEPS = {"lr": (0.001, 1.0), "l2": (0.0, 0.05)}
+
+    compute = staticmethod(compute_setup)
+
+    def __init__(self, style, values=None, parent=None):
+        self.run: runs.Run | None = None
+        self._key: tuple | None = None
+        self._timer = QTimer()
+        self._timer.setInterval(0)  # as fast as frames can be drawn; each tick trains, then draws once
+        self._last_frame = 0.0
+        super().__init__(style, values, parent)
+        self._timer.timeout.connect(self._tick)
+
+    # ---- figure -------------------------------------------------------------------------------
+    def build_figure(self) -> QWidget:
+        st = self.style_
+        self.status = QLabel()
+        self.status.setFont(st.font(1.0, bold=True))
+        self.hover = QLabel()
+        self.hover.setStyleSheet(f"color: {st.muted};")
+        views = []
+        for _ in range(3):
+            view = pg.GraphicsLayoutWidget()
+            view.scene().setItemIndexMethod(QGraphicsScene.NoIndex)
+            view.setBackground(st.background)
+            views.append(view)
+        plane_view, net_view, curves_view = views
+        figure = QWidget()
+        column = QVBoxLayout(figure)
+        column.setContentsMargins(4, 2, 4, 2)
+        column.setSpacing(2)
+        column.addWidget(OneLine(self.status))
+        row = QHBoxLayout()
+        row.setSpacing(0)
+        row.addWidget(net_view, 5)
+        row.addWidget(plane_view, 4)
+        row.addWidget(curves_view, 4)
+        column.addLayout(row, 1)
+        column.addWidget(OneLine(self.hover))
+        self._build_plane(plane_view)
+        self._build_network(net_view)
+        self._build_curves(curves_view)
+        return figure
+
+    def _build_plane(self, view: pg.GraphicsLayoutWidget) -> None:
+        st = self.style_
+        self.plane = view.addPlot(row=0, col=0)
+        st.style_plot(self.plane, tr("Output over the input plane"), "x2", "x1")
+        self.plane.setMouseEnabled(x=False, y=False)
+        self.plane.hideButtons()
+        self.plane.setMenuEnabled(False)
+        self.plane.setAspectLocked(True)
+        self.plane.showGrid(x=False, y=False)
+        self.heat = CellImage(axisOrder="row-major")
+        self.lut = _diverging_lut(st.dark)
+        self.heat.setLookupTable(self.lut)
+        self.plane.addItem(self.heat, ignoreBounds=True)
+        self.boundary = pg.PlotCurveItem(pen=st.pen(st.foreground, st.thin_line_width), connect="pairs")
+        self.plane.addItem(self.boundary, ignoreBounds=True)
+        size = st.marker_size * 0.8
+        edge = pg.mkPen("#FFFFFF" if not st.dark else "#000000", width=1)
+        self.train_points = pg.ScatterPlotItem(size=size, pen=edge)
+        self.test_points = pg.ScatterPlotItem(size=size, pen=pg.mkPen(st.foreground, width=1.5), brush=None)
+        self.wrong_points = pg.ScatterPlotItem(symbol="x", size=size * 1.4, pen=None, brush=pg.mkBrush(st.error))
+        for item in (self.train_points, self.test_points, self.wrong_points):
+            self.plane.addItem(item, ignoreBounds=True)
+        self.brushes = (pg.mkBrush(ORANGE), pg.mkBrush(BLUE))
+
+    def _build_network(self, view: pg.GraphicsLayoutWidget) -> None:
+        st = self.style_
+        self.net = _HoverView(self._hovered)
+        self.net.setAspectLocked(True)
+        self.net.invertY(True)
+        view.addItem(self.net, row=0, col=0)
+        self.net_view = view
+        most_columns = MAX_LAYERS + 2
+        self.unit_images = [[CellImage(axisOrder="row-major") for _ in range(max(SHOWN_UNITS, len(FEATURE_PARAMS)))]
+                            for _ in range(most_columns)]
+        frame = pg.mkPen(st.muted, width=1)
+        self.unit_frames = pg.PlotCurveItem(pen=frame, connect="pairs")
+        widths = (0.6, 1.5, 3.0, 5.0) if not st.presentation else (1.0, 2.5, 4.5, 7.0)
+        self.links = {(sign, w): pg.PlotCurveItem(pen=pg.mkPen(BLUE if sign > 0 else ORANGE, width=width), connect="pairs")
+                      for sign in (1, -1) for w, width in enumerate(widths)}
+        for link in self.links.values():
+            link.setZValue(-5)
+            self.net.addItem(link, ignoreBounds=True)
+        for column in self.unit_images:
+            for image in column:
+                image.setLookupTable(self.lut)
+                image.setVisible(False)
+                self.net.addItem(image, ignoreBounds=True)
+        self.net.addItem(self.unit_frames, ignoreBounds=True)
+        self.headers = [pg.TextItem(color=st.foreground, anchor=(0.5, 1.0)) for _ in range(most_columns)]
+        self.more = [pg.TextItem(color=st.muted, anchor=(0.5, 0.0)) for _ in range(most_columns)]
+        for text in self.headers + self.more:
+            text.setFont(st.font(0.85))
+            self.net.addItem(text, ignoreBounds=True)
+        self.dropped = pg.ScatterPlotItem(symbol="x", size=st.marker_size * 1.6, pen=None, brush=pg.mkBrush(st.error))
+        self.net.addItem(self.dropped, ignoreBounds=True)
+        self._layout_key: tuple | None = None
+        self._positions: list[np.ndarray] = []  # per column: (shown, 2) unit centres
+
+    def _build_curves(self, view: pg.GraphicsLayoutWidget) -> None:
+        st = self.style_
+        self.loss_plot = view.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")})
+        st.style_plot(self.loss_plot, tr("Loss per epoch"), tr("loss"), tr("epoch"))
+        self.train_curve = PixelCurve(pen=st.pen(st.series[0]))
+        self.test_curve = PixelCurve(pen=st.pen(st.series[1]))
+        self.batch_curve = pg.PlotCurveItem(pen=pg.mkPen(st.muted, width=1, style=Qt.DotLine))
+        gap = QColor(st.series[1])
+        gap.setAlpha(60)
+        self.gap = pg.FillBetweenItem(self.train_curve, self.test_curve, brush=pg.mkBrush(gap))
+        self.best_line = pg.InfiniteLine(angle=90, pen=pg.mkPen(st.series[2], width=2, style=Qt.DashLine))
+        self.loss_note = pg.TextItem(color=st.foreground, anchor=(1, 0))
+        self.loss_note.setFont(st.font(0.85))
+        for item in (self.gap, self.batch_curve, self.train_curve, self.test_curve, self.best_line, self.loss_note):
+            self.loss_plot.addItem(item, ignoreBounds=True)
+        self.loss_legend = pg.LegendItem(offset=(-6, -6), labelTextColor=st.foreground,
+                                         labelTextSize=f"{st.point_size * 0.85:.0f}pt")
+        self.loss_legend.setParentItem(self.loss_plot.vb)
+        self.loss_legend.addItem(self.train_curve, tr("train"))
+        self.loss_legend.addItem(self.test_curve, tr("test"))
+        self.loss_legend.addItem(self.batch_curve, tr("minibatch (training mode)"))
+        self.weight_plot = view.addPlot(row=1, col=0)
+        st.style_plot(self.weight_plot, tr("Weights"), tr("share"), "w")
+        self.weight_hist = PixelCurve(x=[0.0, 1.0], y=[0.0], pen=st.pen(st.series[4]), stepMode="center")
+        self.weight_note = pg.TextItem(color=st.foreground, anchor=(0, 0))
+        self.weight_note.setFont(st.font(0.85))
+        for item in (self.weight_hist, self.weight_note):
+            self.weight_plot.addItem(item, ignoreBounds=True)
+        self.grad_plot = view.addPlot(row=2, col=0, axisItems={"left": DecadeAxis("left")})
+        st.style_plot(self.grad_plot, tr("Gradient norm per layer"), "‖∂L/∂W‖", tr("epoch"))
+        self.grad_curves = [PixelCurve(pen=st.pen(st.series[i % len(st.series)], st.thin_line_width))
+                            for i in range(MAX_LAYERS + 1)]
+        for curve in self.grad_curves:
+            self.grad_plot.addItem(curve, ignoreBounds=True)
+        for plot in (self.loss_plot, self.weight_plot, self.grad_plot):
+            plot.setMouseEnabled(x=False, y=False)
+            plot.hideButtons()
+            plot.setMenuEnabled(False)
+            plot.showGrid(x=False, y=False)
+            plot.getAxis("left").setWidth(int(st.point_size * 5))
+            plot.titleLabel.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+        self._ranges: dict[str, tuple] = {}
+
+    # ---- controls -----------------------------------------------------------------------------
+    def extra_controls(self) -> list[QWidget]:
+        box = QWidget()
+        box.setObjectName("playback")
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 6)
+        first, second, third = QHBoxLayout(), QHBoxLayout(), QHBoxLayout()
+        self.play_button = QPushButton(tr("Play"))
+        self.play_button.setObjectName("play")
+        self.play_button.setToolTip(tr("Train until paused or the epoch limit (Space)"))
+        self.play_button.clicked.connect(self.toggle_play)
+        buttons = [(first, self.play_button)]
+        for text, tip, slot, row in (
+                (tr("Step"), tr("Train one minibatch"), lambda: self.step(batches=1), first),
+                (tr("Epoch"), tr("Train one epoch"), lambda: self.step(epochs=1), first),
+                (tr("Rewind"), tr("Back to epoch 0 with the same initial weights"), self.rewind, second),
+                (tr("New weights"), tr("Start again from new initial weights (the next weights seed)"), self.new_weights, second),
+                (tr("+ layer"), tr("Add a hidden layer"), lambda: self.change_layers(+1), third),
+                (tr("− layer"), tr("Remove the last hidden layer"), lambda: self.change_layers(-1), third),
+                (tr("+ units"), tr("Two more units in every hidden layer"), lambda: self.change_units(+2), third),
+                (tr("− units"), tr("Two fewer units in every hidden layer"), lambda: self.change_units(-2), third)):
+            button = QPushButton(text)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            buttons.append((row, button))
+        for row, button in buttons:
+            row.addWidget(button)
+        speed_row = QHBoxLayout()
+        speed_row.addWidget(QLabel(tr("Speed (epochs per frame)")))
+        self.speed = QSlider(Qt.Horizontal)
+        self.speed.setObjectName("speed")
+        self.speed.setRange(1, 50)
+        self.speed.setValue(2)
+        speed_row.addWidget(self.speed)
+        for row in (first, second, third, speed_row):
+            column.addLayout(row)
+        return [box]
+
+    # ---- the run ------------------------------------------------------------------------------
+    def draw(self, setup: Setup) -> None:
+        """A new setup: a changed data set or network starts the run again from its initial
+        state; a changed training configuration goes on from the current weights."""
+        if self.run is None or setup.network_key != self._key or self._autoplay:
+            self.run = runs.Run(setup.initial, setup.data, patience=self.values["patience"])
+            self._key = setup.network_key
+        else:
+            self.run.set_config(setup.config)
+            self.run.patience = self.values["patience"]
+        self._frame()
+        if self._autoplay:
+            self._autoplay = False
+            self.play()
+
+    _autoplay = False  # a scene was loaded: play its run from epoch 0 once it is drawn
+
+    def scene_loaded(self) -> None:
+        """A preset, card or scene file plays from epoch 0 to its epoch limit: the story unfolds."""
+        self.pause()
+        self._autoplay = True
+
+    def toggle_play(self) -> None:
+        if self._timer.isActive():
+            self.pause()
+        else:
+            self.play()
+
+    def play(self) -> None:
+        if self.run is None or self.run.diverged_epoch is not None:
+            return
+        if self.run.stopped_epoch is not None or self._at_limit():
+            return
+        self._timer.start()
+        self.play_button.setText(tr("Pause"))
+
+    def pause(self) -> None:
+        self._timer.stop()
+        self.play_button.setText(tr("Play"))
+
+    def _at_limit(self) -> bool:
+        return bool(self.values["epochs"]) and self.run.epoch >= self.values["epochs"]
+
+    def _tick(self) -> None:
+        """One frame: train up to `speed` epochs (at most ~10 ms of training), then draw once."""
+        run = self.run
+        if run is None:
+            self.pause()
+            return
+        limit = self.values["epochs"] or None
+        epochs = self.speed.value()
+        if limit is not None:
+            epochs = min(epochs, limit - run.epoch)
+        run.train_epochs(epochs, deadline=time.perf_counter() + 0.010)
+        if run.diverged_epoch is not None or run.stopped_epoch is not None or self._at_limit():
+            self.pause()
+        self._frame()
+
+    def step(self, batches: int = 0, epochs: int = 0) -> None:
+        self.pause()
+        if self.run is None:
+            return
+        if batches:
+            self.run.train_batches(batches)
+        if epochs:
+            self.run.train_epochs(epochs)
+        self._frame()
+
+    def rewind(self) -> None:
+        """Back to epoch 0 with the same initial weights (the Playground's #25)."""
+        self.pause()
+        if self.result is not None:
+            self.run = runs.Run(self.result.initial, self.result.data, patience=self.values["patience"])
+            self._frame()
+
+    def new_weights(self) -> None:
+        self.set_values({"init_seed": (self.values["init_seed"] + 1) % 10_000})
+
+    def change_layers(self, delta: int) -> None:
+        sizes = list(parse_hidden(self.values["hidden"]))
+        sizes = sizes + [sizes[-1] if sizes else 4] if delta > 0 else sizes[:-1]
+        self._set_hidden(sizes)
+
+    def change_units(self, delta: int) -> None:
+        self._set_hidden([min(max(size + delta, 1), MAX_UNITS) for size in parse_hidden(self.values["hidden"])])
+
+    def _set_hidden(self, sizes: list[int]) -> None:
+        if len(sizes) > MAX_LAYERS:
+            self.message.emit(tr("hidden: at most {n} hidden layers").format(n=MAX_LAYERS), True)
+            return
+        self.set_values({"hidden": hidden_text(tuple(sizes))})
+
+    def compute_now(self) -> None:
+        """Compute and train to the epoch limit synchronously (export, CLI, cards), then draw."""
+        self.pause()
+        self._autoplay = False
+        self._generation += 1
+        setup = self.compute(dict(self.values))
+        self.result = setup
+        self.run = runs.Run(setup.initial, setup.data, patience=self.values["patience"])
+        self._key = setup.network_key
+        self.run.train_epochs(self.values["epochs"] or EXPORT_EPOCHS)
+        self._frame()
+        self.drawn.emit()
+
+    @staticmethod
+    def script(values: Mapping[str, Any]) -> str:
+        """The scene's run from epoch 0 as a standalone PyTorch script (torch and numpy only): the
+        same data, initial weights, minibatches and losses, for the epoch limit (or 500)."""
+        setup = compute_setup(values)
+        return trn.pytorch_script(setup.spec, setup.config, setup.dataset_args, values["epochs"] or EXPORT_EPOCHS,
+                                  init_seed=values["init_seed"])
+
+    def export_script(self) -> str:
+        return self.script(self.values)
+
+    def data_result(self) -> Any:
+        """The live run for the data export: its weights, normalization parameters and history."""
+        if self.run is None:
+            return self.result
+        return runs.run_data(self.run)
+
+    # ---- drawing ------------------------------------------------------------------------------
+    def _frame(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        view = run.view(plane_cells=self._plane_cells(), unit_cells=24)
+        self._draw_status(view)
+        self._draw_plane(view)
+        self._draw_network(view)
+        self._draw_curves(view)
+
+    def _plane_cells(self) -> int:
+        widest = max(parse_hidden(self.values["hidden"]) or (1,))
+        return 64 if widest <= 16 else 40
+
+    def _draw_status(self, view) -> None:
+        parts = [tr("epoch {n}").format(n=view.epoch), tr("step {n}").format(n=view.step)]
+        if view.train_loss is not None:
+            parts.append(tr("train loss {v}").format(v=f"{view.train_loss:.4g}"))
+            parts.append(tr("test loss {v}").format(v=f"{view.test_loss:.4g}"))
+        if view.test_accuracy is not None:
+            parts.append(tr("test accuracy {v}").format(v=f"{view.test_accuracy:.1%}"))
+        if view.diverged_epoch is not None:
+            parts.append(tr("diverged at epoch {n}: the last finite weights are shown").format(n=view.diverged_epoch))
+        elif view.stopped_epoch is not None:
+            parts.append(tr("stopped early at epoch {n}; best epoch {best}").format(n=view.stopped_epoch, best=view.best_epoch))
+        text = " · ".join(parts)
+        if self.status.text() != text:
+            self.status.setText(text)
+            self.status.setStyleSheet(f"color: {self.style_.error};" if view.diverged_epoch is not None else "")
+
+    def _draw_plane(self, view) -> None:
+        (x0, x1), (y0, y1) = view.extent
+        self.heat.setImage(view.plane, levels=view.levels, autoLevels=False)
+        self.heat.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self.boundary.setData(view.boundary[:, 0], view.boundary[:, 1]) if len(view.boundary) else self.boundary.setData([], [])
+        data = self.run.data
+        self.train_points.setData(data.x_train[:, 0], data.x_train[:, 1], brush=self._brushes(data.y_train, view))
+        show_test = self.values["show_test"]
+        self.test_points.setVisible(show_test)
+        if show_test:
+            self.test_points.setData(data.x_test[:, 0], data.x_test[:, 1], pen=self._pens(data.y_test, view))
+        wrong = view.wrong_train if not show_test else np.concatenate([view.wrong_train, view.wrong_test])
+        self.wrong_points.setData(wrong[:, 0], wrong[:, 1])
+        if self._ranges.get("plane") != view.extent:
+            self._ranges["plane"] = view.extent
+            self.plane.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0)
+            self.plane.vb.prepareForPaint()
+
+    def _brushes(self, y: np.ndarray, view) -> list:
+        if view.task == "classification":
+            return [self.brushes[int(label)] for label in y]
+        lo, hi = view.levels
+        index = np.clip(((y - lo) / max(hi - lo, 1e-12) * 255).astype(int), 0, 255)
+        return [pg.mkBrush(*self.lut[i]) for i in index]
+
+    def _pens(self, y: np.ndarray, view) -> list:
+        if view.task == "classification":
+            return [pg.mkPen(ORANGE if label < 0.5 else BLUE, width=2) for label in y]
+        return [pg.mkPen(self.style_.foreground, width=1.5)] * len(y)
+
+    def _draw_network(self, view) -> None:
+        columns = view.columns
+        key = tuple((c.kind, c.total, len(c.pictures)) for c in columns) + (view.activations,)
+        if key != self._layout_key:
+            self._lay_out(view)
+            self._layout_key = key
+        for images, column in zip(self.unit_images, columns):
+            for image, picture in zip(images, column.pictures):
+                image.setImage(picture, levels=column.levels, autoLevels=False)
+        for bin_key, segments in self._links(view).items():
+            self.links[bin_key].setData(segments[:, 0], segments[:, 1]) if len(segments) else self.links[bin_key].setData([], [])
+        dropped = np.array([self._positions[layer + 1][unit] for layer, mask in enumerate(view.dropped)
+                            for unit in np.flatnonzero(mask[:len(self._positions[layer + 1])])]).reshape(-1, 2)
+        self.dropped.setData(dropped[:, 0], dropped[:, 1])
+        self._view = view
+
+    _view = None
+
+    def _lay_out(self, view) -> None:
+        """Place the unit pictures, frames, headers and '+N more' labels for this network's shape."""
+        columns = view.columns
+        self._positions = [np.array([(c * COLUMN_GAP, (i - (len(col.pictures) - 1) / 2) * ROW_GAP)
+                                     for i in range(len(col.pictures))]) for c, col in enumerate(columns)]
+        frames = []
+        for c, (images, header, more) in enumerate(zip(self.unit_images, self.headers, self.more)):
+            column = columns[c] if c < len(columns) else None
+            shown = len(column.pictures) if column else 0
+            for i, image in enumerate(images):
+                image.setVisible(i < shown)
+                if i < shown:
+                    x, y = self._positions[c][i]
+                    image.setRect(QRectF(x - 0.5, y - 0.5, 1.0, 1.0))
+                    corners = [(x - 0.5, y - 0.5), (x + 0.5, y - 0.5), (x + 0.5, y + 0.5), (x - 0.5, y + 0.5)]
+                    frames += [p for k in range(4) for p in (corners[k], corners[(k + 1) % 4])]
+            header.setVisible(column is not None)
+            more.setVisible(column is not None and column.total > shown)
+            if column is None:
+                continue
+            x = c * COLUMN_GAP
+            header.setText(self._column_title(c, column, view))
+            header.setPos(x, float(self._positions[c][:, 1].min()) - 0.65)
+            more.setText(tr("+{n} more").format(n=column.total - shown))
+            more.setPos(x, float(self._positions[c][:, 1].max()) + 0.6)
+        frames = np.array(frames, dtype=float).reshape(-1, 2)
+        self.unit_frames.setData(frames[:, 0], frames[:, 1])
+        ys = np.concatenate([p[:, 1] for p in self._positions])
+        self.net.setRange(xRange=(-1.4, (len(columns) - 1) * COLUMN_GAP + 1.4),
+                          yRange=(float(ys.min()) - 1.8, float(ys.max()) + 1.5), padding=0.02)
+        self.net.prepareForPaint()
+
+    def _column_title(self, index: int, column, view) -> str:
+        if column.kind == "input":
+            return tr("features")
+        if column.kind == "output":
+            return tr("output")
+        return f"{column.total} {pick(*ACTIVATIONS[view.activations[index - 1]])}"
+
+    def _links(self, view) -> dict:
+        """Connection segments between shown units, binned by sign and by |w| relative to the
+        largest shown weight (quarters): one curve item per bin."""
+        segments: dict[tuple[int, int], list] = {key: [] for key in self.links}
+        shown = [(w[:len(a), :len(b)], a, b) for (w, _), a, b in
+                 zip(view.weights, self._positions[:-1], self._positions[1:])]
+        top = max((float(np.max(np.abs(w))) for w, _, _ in shown if w.size and np.all(np.isfinite(w))), default=0.0)
+        if top <= 0:
+            return {key: np.empty((0, 2)) for key in self.links}
+        for w, a, b in shown:
+            i, j = np.nonzero(np.isfinite(w) & (w != 0))
+            values = w[i, j]
+            bins = np.minimum((np.abs(values) / top * 4).astype(int), 3)
+            starts = a[i] + [0.5, 0.0]
+            ends = b[j] - [0.5, 0.0]
+            for sign in (1, -1):
+                for width in range(4):
+                    chosen = (np.sign(values) == sign) & (bins == width)
+                    if chosen.any():
+                        pairs = np.stack([starts[chosen], ends[chosen]], 1).reshape(-1, 2)
+                        segments[sign, width].append(pairs)
+        return {key: np.concatenate(parts) if parts else np.empty((0, 2)) for key, parts in segments.items()}
+
+    def _draw_curves(self, view) -> None:
+        h = view.history
+        if len(h.epochs):
+            self.train_curve.setData(h.epochs, np.log10(h.train_loss), skipFiniteCheck=True)
+            self.test_curve.setData(h.epochs, np.log10(h.test_loss), skipFiniteCheck=True)
+            self.batch_curve.setData(h.epochs, np.log10(h.minibatch_loss), skipFiniteCheck=True)
+            logs = np.log10(np.concatenate([h.train_loss, h.test_loss, h.minibatch_loss]))
+            self._set_range(self.loss_plot, "loss", (0.0, max(float(h.epochs[-1]), 1.0)),
+                            (math.floor(float(logs.min()) - 0.05), math.ceil(float(logs.max()) + 0.05)))
+            trained = np.all(np.isfinite(h.grad_norm), axis=1)  # epoch 0 has taken no step yet
+            grads = np.log10(np.maximum(h.grad_norm[trained], 1e-12))
+            for index, curve in enumerate(self.grad_curves):
+                curve.setVisible(index < grads.shape[1])
+                if index < grads.shape[1]:
+                    curve.setData(h.epochs[trained], grads[:, index], skipFiniteCheck=True)
+            if grads.size:
+                self._set_range(self.grad_plot, "grad", (0.0, max(float(h.epochs[-1]), 1.0)),
+                                (math.floor(float(grads.min()) - 0.05), math.ceil(float(grads.max()) + 0.05)))
+        else:
+            for curve in (self.train_curve, self.test_curve, self.batch_curve, *self.grad_curves):
+                curve.setData([], [])
+        best = view.best_epoch
+        self.best_line.setVisible(best is not None)
+        if best is not None:
+            self.best_line.setPos(best)
+        note = ""
+        if view.diverged_epoch is not None:
+            note = tr("diverged at epoch {n}").format(n=view.diverged_epoch)
+        elif best is not None:
+            note = tr("best test loss: epoch {n}").format(n=best)
+        if self.loss_note.toPlainText() != note:
+            self.loss_note.setText(note)
+        if "loss" in self._ranges:
+            (x0, x1), (y0, y1) = self._ranges["loss"]
+            self.loss_note.setPos(x1, y1)
+        edges, shares = view.weight_edges, view.weight_shares
+        self.weight_hist.setData(edges, shares, skipFiniteCheck=True)
+        self._set_range(self.weight_plot, "weights", (float(edges[0]), float(edges[-1])),
+                        (0.0, max(float(shares.max()) * 1.1, 1e-3)))
+        note = tr("|w| < 0.001: {share} of {n} weights").format(share=f"{view.near_zero:.0%}", n=view.n_weights)
+        if self.weight_note.toPlainText() != note:
+            self.weight_note.setText(note)
+        (x0, x1), (y0, y1) = self._ranges["weights"]
+        self.weight_note.setPos(x0, y1)
+
+    def _set_range(self, plot: pg.PlotItem, key: str, x: tuple, y: tuple) -> None:
+        x = held_range(self._ranges.get(key, (None, None))[0] if key in self._ranges else None, x)
+        y = held_range(self._ranges.get(key, (None, None))[1] if key in self._ranges else None, y)
+        if self._ranges.get(key) != (x, y):
+            self._ranges[key] = (x, y)
+            plot.setRange(xRange=x, yRange=y, padding=0)
+            plot.vb.prepareForPaint()
+
+    # ---- hover read-out -----------------------------------------------------------------------
+    def _hovered(self, point) -> None:
+        text = "" if point is None or self._view is None else self._describe(point.x(), point.y())
+        if self.hover.text() != text:
+            self.hover.setText(text)
+
+    def _describe(self, x: float, y: float) -> str:
+        """The live numbers under the cursor: a unit (what it computes) or a connection (its weight)."""
+        view = self._view
+        for c, centres in enumerate(self._positions):
+            inside = np.flatnonzero((np.abs(centres[:, 0] - x) <= 0.5) & (np.abs(centres[:, 1] - y) <= 0.5))
+            if inside.size:
+                return self._describe_unit(view, c, int(inside[0]))
+        best = None
+        for c, ((w, _), a, b) in enumerate(zip(view.weights, self._positions[:-1], self._positions[1:])):
+            if not (a[0, 0] + 0.5 <= x <= b[0, 0] - 0.5):
+                continue
+            t = (x - a[0, 0] - 0.5) / (b[0, 0] - a[0, 0] - 1.0)
+            line_y = a[:, None, 1] + t * (b[None, :, 1] - a[:, None, 1])  # (shown in, shown out)
+            distance = np.abs(line_y - y)
+            i, j = np.unravel_index(int(np.argmin(distance)), distance.shape)
+            if distance[i, j] < 0.15 and (best is None or distance[i, j] < best[0]):
+                best = (distance[i, j], c, i, j)
+        if best is None:
+            return ""
+        _, c, i, j = best
+        return tr("weight from {a} to {b}: w = {w}").format(
+            a=self._unit_name(view, c, i), b=self._unit_name(view, c + 1, j), w=f"{view.weights[c][0][i, j]:.4g}")
+
+    def _unit_name(self, view, column: int, unit: int) -> str:
+        kind = view.columns[column].kind
+        if kind == "input":
+            return view.columns[0].names[unit]
+        if kind == "output":
+            return tr("the output")
+        return tr("unit {u} of layer {l}").format(u=unit + 1, l=column)
+
+    def _describe_unit(self, view, column: int, unit: int) -> str:
+        kind = view.columns[column].kind
+        if kind == "input":
+            return tr("input feature {name}: its value over the plane").format(name=view.columns[0].names[unit])
+        w, b = view.weights[column - 1]
+        if kind == "output":
+            what = tr("sigmoid(z) is the probability of class 1") if view.task == "classification" else tr("z is the predicted value")
+            return tr("output: z = Σ w·h + b, b = {b}; {what}").format(b=f"{b[unit]:.4g}", what=what)
+        activation = view.activations[column - 1]
+        return tr("{name}: h = {f}(z), z = Σ w·x + b over {n} inputs, b = {b}; the picture is h over the plane").format(
+            name=self._unit_name(view, column, unit), f=activation, n=w.shape[0], b=f"{b[unit]:.4g}")
+
+    def caption(self) -> str:
+        v, p = self.values, self.PARAMS
+        names = ["dataset", "n_points", "train_fraction", "noise", "hidden", "activation", "init", "norm", "loss",
+                 "optimizer", "lr", "batch_size"]
+        names += [n for n in ("momentum", "l1", "l2", "weight_decay", "dropout", "patience") if v[n]]
+        features = ", ".join(name for name, suffix in FEATURE_PARAMS.items() if v[f"feature_{suffix}"])
+        epoch = self.run.epoch if self.run is not None else 0
+        return (f"{self.title()}: {p.caption(v, names)}, {tr('features')} = {features}, "
+                f"{tr('epoch')} = {epoch}")
+
+    def values_changed(self, names: list[str]) -> None:
+        v = self.values
+        self.controls["init_std"].setEnabled(v["init"] == "normal")
+        self.controls["momentum"].setEnabled(v["optimizer"] in ("sgd", "rmsprop"))
+        classification = v["dataset"] not in ("plane", "multigauss")
+        self.controls["loss"].setEnabled(classification)
+
+    def retire(self) -> None:
+        self.pause()
+        self.run = None
+        super().retire()
+
+    def bench_background(self) -> dict[str, tuple[list[float], float]]:
+        """Playing the default scene for 4 s: frame intervals (budget p95 33 ms) with the epochs per
+        second in the label; and the largest network's training step (budget: 300 steps a second)."""
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance()
+        saved = dict(self.values)
+        self.set_all(self.PARAMS.defaults())
+        while self.busy():
+            app.processEvents()
+        self.rewind()
+        frames = []
+        self.speed.setValue(2)
+        start = last = time.perf_counter()
+        first_epoch = self.run.epoch
+        self.play()
+        while time.perf_counter() - start < 4.0 and self._timer.isActive():
+            app.processEvents()
+            now = time.perf_counter()
+            if now - last > 0.0005:
+                frames.append((now - last) * 1000)
+            last = now
+        self.pause()
+        rate = (self.run.epoch - first_epoch) / (time.perf_counter() - start)
+        big = trn.NetworkSpec(hidden=(64,) * 8, activation="tanh", features=("x1", "x2"))
+        data = trn.make_dataset("spiral", n=2000, train_fraction=0.5)
+        state = trn.init_state(big, trn.TrainConfig(batch_size=10))
+        steps = []
+        for _ in range(20):
+            t = time.perf_counter()
+            state, _ = trn.train(state, data, 10)
+            steps.append((time.perf_counter() - t) * 100)  # ms per step
+        self.set_all(saved)
+        return {f"play default scene: frame interval ({rate:.0f} epochs/s)": (frames, 33.0),
+                "8 x 64 network, 1000 training points: ms per step": (steps, 1000 / 300)}
