@@ -31,8 +31,9 @@ def test_default_scene_draws_the_initial_state(panel):
     np.testing.assert_array_equal(x, setup.data.x_train[:, 0])
     assert len(x) == 250 and not panel.test_points.isVisible()
     assert "epoch 0" in panel.status.text()
-    shown = [image for column in panel.unit_images for image in column if image.isVisible()]
-    assert len(shown) == 2 + 8 + 8 + 1  # features x1, x2; two layers of 8; the output
+    assert [len(c.pictures) for c in panel._view.columns] == [2, 8, 8, 1]  # features x1, x2; two layers of 8; the output
+    opaque = panel.mosaic.image[..., 3] > 0
+    assert opaque.sum() == 19 * 24 * 24  # every picture in the one mosaic image
 
 
 def test_the_heat_map_is_the_backends_prediction(panel):

@@ -49,7 +49,8 @@ INITS = {"xavier_uniform": ("Xavier uniform (Glorot)", "Xavier 均匀（Glorot�
 OPTIMIZERS = {"sgd": ("SGD", "SGD"), "adam": ("Adam", "Adam"), "adamw": ("AdamW", "AdamW"), "rmsprop": ("RMSProp", "RMSProp")}
 MAX_LAYERS, MAX_UNITS = 8, 64
 SHOWN_UNITS = 10  # unit pictures drawn per layer; the rest are counted
-COLUMN_GAP, ROW_GAP = 3.4, 1.35  # the diagram's spacing, in unit-picture sizes
+UNIT_CELLS = 24  # pixels per side of a unit's picture
+COLUMN_GAP, ROW_GAP = 2.75, 1.25  # the diagram's spacing, in unit-picture sizes (whole pixels at UNIT_CELLS)
 EXPORT_EPOCHS = 500  # what an export trains when the run has no epoch limit
 
 
@@ -270,8 +271,8 @@ class TrainingPanel(Panel):
     TITLE_EN = "Training"
     TITLE_ZH = "训练"
     PARAMS = PARAMS
-    OPEN_GROUPS = ("Data", "Network", "Training")
-    BENCH_SWEEPS = {"lr": (0.001, 1.0), "l2": (0.0, 0.05)}
+    OPEN_GROUPS = ("Data", "Features", "Network", "Training")
+    BENCH_SWEEPS = {"noise": (0.0, 0.5), "init_seed": (0, 59)}  # a training setting while paused changes nothing drawn
 
     compute = staticmethod(compute_setup)
 
@@ -305,11 +306,11 @@ class TrainingPanel(Panel):
         column.addWidget(OneLine(self.status))
         row = QHBoxLayout()
         row.setSpacing(0)
-        row.addWidget(net_view, 5)
-        row.addWidget(plane_view, 4)
-        row.addWidget(curves_view, 4)
-        column.addLayout(row, 1)
+        row.addWidget(net_view, 1)
+        row.addWidget(plane_view, 1)
+        column.addLayout(row, 5)
         column.addWidget(OneLine(self.hover))
+        column.addWidget(curves_view, 3)
         self._build_plane(plane_view)
         self._build_network(net_view)
         self._build_curves(curves_view)
@@ -334,21 +335,22 @@ class TrainingPanel(Panel):
         edge = pg.mkPen("#FFFFFF" if not st.dark else "#000000", width=1)
         self.train_points = pg.ScatterPlotItem(size=size, pen=edge)
         self.test_points = pg.ScatterPlotItem(size=size, pen=pg.mkPen(st.foreground, width=1.5), brush=None)
-        self.wrong_points = pg.ScatterPlotItem(symbol="x", size=size * 1.4, pen=None, brush=pg.mkBrush(st.error))
+        self.wrong_points = pg.ScatterPlotItem(symbol="x", size=size, pen=None, brush=pg.mkBrush(st.error))
         for item in (self.train_points, self.test_points, self.wrong_points):
             self.plane.addItem(item, ignoreBounds=True)
         self.brushes = (pg.mkBrush(ORANGE), pg.mkBrush(BLUE))
+        for item in (self.plane.titleLabel, self.plane.getAxis("left"), self.plane.getAxis("bottom")):
+            item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)  # unchanged while training: repainting is a blit
 
     def _build_network(self, view: pg.GraphicsLayoutWidget) -> None:
         st = self.style_
         self.net = _HoverView(self._hovered)
         self.net.setAspectLocked(True)
-        self.net.invertY(True)
         view.addItem(self.net, row=0, col=0)
         self.net_view = view
         most_columns = MAX_LAYERS + 2
-        self.unit_images = [[CellImage(axisOrder="row-major") for _ in range(max(SHOWN_UNITS, len(FEATURE_PARAMS)))]
-                            for _ in range(most_columns)]
+        self.mosaic = CellImage(axisOrder="row-major")  # every unit's picture in one RGBA image: one item to paint
+        self.net.addItem(self.mosaic, ignoreBounds=True)
         frame = pg.mkPen(st.muted, width=1)
         self.unit_frames = pg.PlotCurveItem(pen=frame, connect="pairs")
         widths = (0.6, 1.5, 3.0, 5.0) if not st.presentation else (1.0, 2.5, 4.5, 7.0)
@@ -357,14 +359,10 @@ class TrainingPanel(Panel):
         for link in self.links.values():
             link.setZValue(-5)
             self.net.addItem(link, ignoreBounds=True)
-        for column in self.unit_images:
-            for image in column:
-                image.setLookupTable(self.lut)
-                image.setVisible(False)
-                self.net.addItem(image, ignoreBounds=True)
         self.net.addItem(self.unit_frames, ignoreBounds=True)
+        self.unit_frames.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self.headers = [pg.TextItem(color=st.foreground, anchor=(0.5, 1.0)) for _ in range(most_columns)]
-        self.more = [pg.TextItem(color=st.muted, anchor=(0.5, 0.0)) for _ in range(most_columns)]
+        self.more = [pg.TextItem(color=st.muted, anchor=(0.5, 0.0)) for _ in range(most_columns)]  # below the column
         for text in self.headers + self.more:
             text.setFont(st.font(0.85))
             self.net.addItem(text, ignoreBounds=True)
@@ -394,26 +392,31 @@ class TrainingPanel(Panel):
         self.loss_legend.addItem(self.train_curve, tr("train"))
         self.loss_legend.addItem(self.test_curve, tr("test"))
         self.loss_legend.addItem(self.batch_curve, tr("minibatch (training mode)"))
-        self.weight_plot = view.addPlot(row=1, col=0)
+        self.weight_plot = view.addPlot(row=0, col=1)
         st.style_plot(self.weight_plot, tr("Weights"), tr("share"), "w")
         self.weight_hist = PixelCurve(x=[0.0, 1.0], y=[0.0], pen=st.pen(st.series[4]), stepMode="center")
         self.weight_note = pg.TextItem(color=st.foreground, anchor=(0, 0))
         self.weight_note.setFont(st.font(0.85))
         for item in (self.weight_hist, self.weight_note):
             self.weight_plot.addItem(item, ignoreBounds=True)
-        self.grad_plot = view.addPlot(row=2, col=0, axisItems={"left": DecadeAxis("left")})
+        self.grad_plot = view.addPlot(row=0, col=2, axisItems={"left": DecadeAxis("left")})
         st.style_plot(self.grad_plot, tr("Gradient norm per layer"), "‖∂L/∂W‖", tr("epoch"))
         self.grad_curves = [PixelCurve(pen=st.pen(st.series[i % len(st.series)], st.thin_line_width))
                             for i in range(MAX_LAYERS + 1)]
         for curve in self.grad_curves:
             self.grad_plot.addItem(curve, ignoreBounds=True)
+        self.grad_legend = pg.LegendItem(offset=(-6, -6), labelTextColor=st.foreground, colCount=3,
+                                         labelTextSize=f"{st.point_size * 0.8:.0f}pt")
+        self.grad_legend.setParentItem(self.grad_plot.vb)
+        self._grad_layers = 0
         for plot in (self.loss_plot, self.weight_plot, self.grad_plot):
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
             plot.setMenuEnabled(False)
             plot.showGrid(x=False, y=False)
             plot.getAxis("left").setWidth(int(st.point_size * 5))
-            plot.titleLabel.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
+            for item in (plot.titleLabel, plot.getAxis("bottom"), plot.getAxis("left")):
+                item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self._ranges: dict[str, tuple] = {}
 
     # ---- controls -----------------------------------------------------------------------------
@@ -577,11 +580,23 @@ class TrainingPanel(Panel):
         return runs.run_data(self.run)
 
     # ---- drawing ------------------------------------------------------------------------------
+    _points_key: tuple | None = None
+    _frame_key: tuple | None = None
+    _frame_parameters = None
+
     def _frame(self) -> None:
         run = self.run
         if run is None:
             return
-        view = run.view(plane_cells=self._plane_cells(), unit_cells=24)
+        self._dropped_seen = int(run.state.step)
+        key = (run, run.state.step, run.epoch, run.finished, self.values["show_test"])
+        first = run.state.weights[0][0]
+        parameters = first if first.base is None else first.base  # the weights are views of one parameter array
+        if key == self._frame_key and parameters is self._frame_parameters:
+            return  # e.g. a new learning rate while paused: nothing on screen changes
+        self._frame_key, self._frame_parameters = key, parameters
+        view = run.view(plane_cells=self._plane_cells(), unit_cells=UNIT_CELLS)
+        self._view = view
         self._draw_status(view)
         self._draw_plane(view)
         self._draw_network(view)
@@ -613,11 +628,13 @@ class TrainingPanel(Panel):
         self.heat.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
         self.boundary.setData(view.boundary[:, 0], view.boundary[:, 1]) if len(view.boundary) else self.boundary.setData([], [])
         data = self.run.data
-        self.train_points.setData(data.x_train[:, 0], data.x_train[:, 1], brush=self._brushes(data.y_train, view))
         show_test = self.values["show_test"]
-        self.test_points.setVisible(show_test)
-        if show_test:
-            self.test_points.setData(data.x_test[:, 0], data.x_test[:, 1], pen=self._pens(data.y_test, view))
+        if self._points_key != (id(data), show_test):  # the points move only with the data
+            self._points_key = (id(data), show_test)
+            self.train_points.setData(data.x_train[:, 0], data.x_train[:, 1], brush=self._brushes(data.y_train, view))
+            self.test_points.setVisible(show_test)
+            if show_test:
+                self.test_points.setData(data.x_test[:, 0], data.x_test[:, 1], pen=self._pens(data.y_test, view))
         wrong = view.wrong_train if not show_test else np.concatenate([view.wrong_train, view.wrong_test])
         self.wrong_points.setData(wrong[:, 0], wrong[:, 1])
         if self._ranges.get("plane") != view.extent:
@@ -643,49 +660,67 @@ class TrainingPanel(Panel):
         if key != self._layout_key:
             self._lay_out(view)
             self._layout_key = key
-        for images, column in zip(self.unit_images, columns):
-            for image, picture in zip(images, column.pictures):
-                image.setImage(picture, levels=column.levels, autoLevels=False)
+        elif (self._net_drawn is not None and self._net_drawn[0] is self._frame_parameters
+              and self._net_drawn[1:] == (view.extent, self._dropped_seen)):
+            return  # the same weights over the same window (e.g. new data points): the diagram stands
+        self._net_drawn = (self._frame_parameters, view.extent, self._dropped_seen)
+        self.mosaic.setImage(self._mosaic_pixels(columns), autoLevels=False)
+        self.mosaic.setRect(self._mosaic_rect)
         for bin_key, segments in self._links(view).items():
             self.links[bin_key].setData(segments[:, 0], segments[:, 1]) if len(segments) else self.links[bin_key].setData([], [])
         dropped = np.array([self._positions[layer + 1][unit] for layer, mask in enumerate(view.dropped)
                             for unit in np.flatnonzero(mask[:len(self._positions[layer + 1])])]).reshape(-1, 2)
         self.dropped.setData(dropped[:, 0], dropped[:, 1])
-        self._view = view
 
     _view = None
+    _net_drawn: tuple | None = None
+    _dropped_seen: int = 0  # the step whose dropout masks are drawn
 
     def _lay_out(self, view) -> None:
         """Place the unit pictures, frames, headers and '+N more' labels for this network's shape."""
         columns = view.columns
-        self._positions = [np.array([(c * COLUMN_GAP, (i - (len(col.pictures) - 1) / 2) * ROW_GAP)
+        self._positions = [np.array([(c * COLUMN_GAP, ((len(col.pictures) - 1) / 2 - i) * ROW_GAP)  # unit 1 on top
                                      for i in range(len(col.pictures))]) for c, col in enumerate(columns)]
         frames = []
-        for c, (images, header, more) in enumerate(zip(self.unit_images, self.headers, self.more)):
+        for c, (header, more) in enumerate(zip(self.headers, self.more)):
             column = columns[c] if c < len(columns) else None
             shown = len(column.pictures) if column else 0
-            for i, image in enumerate(images):
-                image.setVisible(i < shown)
-                if i < shown:
-                    x, y = self._positions[c][i]
-                    image.setRect(QRectF(x - 0.5, y - 0.5, 1.0, 1.0))
-                    corners = [(x - 0.5, y - 0.5), (x + 0.5, y - 0.5), (x + 0.5, y + 0.5), (x - 0.5, y + 0.5)]
-                    frames += [p for k in range(4) for p in (corners[k], corners[(k + 1) % 4])]
+            for x, y in self._positions[c] if column else ():
+                corners = [(x - 0.5, y - 0.5), (x + 0.5, y - 0.5), (x + 0.5, y + 0.5), (x - 0.5, y + 0.5)]
+                frames += [p for k in range(4) for p in (corners[k], corners[(k + 1) % 4])]
             header.setVisible(column is not None)
             more.setVisible(column is not None and column.total > shown)
             if column is None:
                 continue
             x = c * COLUMN_GAP
             header.setText(self._column_title(c, column, view))
-            header.setPos(x, float(self._positions[c][:, 1].min()) - 0.65)
+            header.setPos(x, float(self._positions[c][:, 1].max()) + 0.6)
             more.setText(tr("+{n} more").format(n=column.total - shown))
-            more.setPos(x, float(self._positions[c][:, 1].max()) + 0.6)
+            more.setPos(x, float(self._positions[c][:, 1].min()) - 0.6)
         frames = np.array(frames, dtype=float).reshape(-1, 2)
         self.unit_frames.setData(frames[:, 0], frames[:, 1])
         ys = np.concatenate([p[:, 1] for p in self._positions])
+        x0, y0 = -0.5, float(ys.min()) - 0.5
+        self._mosaic_origin = (x0, y0)
+        self._mosaic_rect = QRectF(x0, y0, (len(columns) - 1) * COLUMN_GAP + 1.0, float(ys.max() - ys.min()) + 1.0)
         self.net.setRange(xRange=(-1.4, (len(columns) - 1) * COLUMN_GAP + 1.4),
-                          yRange=(float(ys.min()) - 1.8, float(ys.max()) + 1.5), padding=0.02)
+                          yRange=(float(ys.min()) - 1.5, float(ys.max()) + 1.8), padding=0.02)
         self.net.prepareForPaint()
+
+    def _mosaic_pixels(self, columns) -> np.ndarray:
+        """The unit pictures coloured by the panel's look-up table (each column on its own colour
+        scale) at their places in one transparent RGBA image, UNIT_CELLS pixels per unit."""
+        x0, y0 = self._mosaic_origin
+        rect = self._mosaic_rect
+        pixels = np.zeros((round(rect.height() * UNIT_CELLS), round(rect.width() * UNIT_CELLS), 4), dtype=np.ubyte)
+        for c, column in enumerate(columns):
+            lo, hi = column.levels
+            index = np.nan_to_num((column.pictures - lo) * (255 / max(hi - lo, 1e-12)), nan=127.5)
+            colours = self.lut[np.clip(index, 0, 255).astype(np.intp)]  # (k, cells, cells, 4)
+            for colour, (x, y) in zip(colours, self._positions[c]):
+                row, col = round((y - 0.5 - y0) * UNIT_CELLS), round((x - 0.5 - x0) * UNIT_CELLS)
+                pixels[row:row + UNIT_CELLS, col:col + UNIT_CELLS] = colour
+        return pixels
 
     def _column_title(self, index: int, column, view) -> str:
         if column.kind == "input":
@@ -726,6 +761,13 @@ class TrainingPanel(Panel):
             logs = np.log10(np.concatenate([h.train_loss, h.test_loss, h.minibatch_loss]))
             self._set_range(self.loss_plot, "loss", (0.0, max(float(h.epochs[-1]), 1.0)),
                             (math.floor(float(logs.min()) - 0.05), math.ceil(float(logs.max()) + 0.05)))
+            layers = h.grad_norm.shape[1]
+            if layers != self._grad_layers:  # one legend entry per weight matrix, rebuilt only when the count changes
+                self.grad_legend.clear()
+                for index in range(layers):
+                    self.grad_legend.addItem(self.grad_curves[index],
+                                             tr("output") if index == layers - 1 else f"W{index + 1}")
+                self._grad_layers = layers
             trained = np.all(np.isfinite(h.grad_norm), axis=1)  # epoch 0 has taken no step yet
             grads = np.log10(np.maximum(h.grad_norm[trained], 1e-12))
             for index, curve in enumerate(self.grad_curves):
@@ -756,7 +798,7 @@ class TrainingPanel(Panel):
         self.weight_hist.setData(edges, shares, skipFiniteCheck=True)
         self._set_range(self.weight_plot, "weights", (float(edges[0]), float(edges[-1])),
                         (0.0, max(float(shares.max()) * 1.1, 1e-3)))
-        note = tr("|w| < 0.001: {share} of {n} weights").format(share=f"{view.near_zero:.0%}", n=view.n_weights)
+        note = tr("|w| < 0.001: {share}\nof {n} weights").format(share=f"{view.near_zero:.0%}", n=view.n_weights)
         if self.weight_note.toPlainText() != note:
             self.weight_note.setText(note)
         (x0, x1), (y0, y1) = self._ranges["weights"]

@@ -359,10 +359,11 @@ def near_zero_share(weights) -> float:
 
 
 def plane_extent(data) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The square window a data set is drawn in: its points with a margin, centred on 0."""
+    """The square window a data set is drawn in, centred on 0: the Playground's [-6, 6], grown in
+    half steps where points lie beyond it (noise, a CSV file)."""
     points = np.concatenate([data.x_train, data.x_test])
-    top = float(np.max(np.abs(points))) if points.size else 1.0
-    top = math.ceil(top * 1.05 * 2) / 2 or 1.0
+    top = float(np.max(np.abs(points))) if points.size else 0.0
+    top = max(trn.EXTENT, math.ceil(top * 1.02 * 2) / 2)
     return (-top, top), (-top, top)
 
 
