@@ -37,11 +37,14 @@ def test_repeated_changes_leave_rss_and_item_counts_flat(open_panel, name):
     rng = np.random.default_rng(16)
     run_changes(app, panel, rng, CHANGES // 2)  # item pools and glyph caches fill up once
     soak.release_memory()
-    items, rss = soak.item_counts(panel), soak.rss_mb()
-    run_changes(app, panel, rng, CHANGES)
-    soak.release_memory()
-    assert soak.item_counts(panel) == items
-    assert soak.rss_mb() - rss < RSS_SLACK_MB
+    items, rss = soak.item_counts(panel), [soak.rss_mb()]
+    for _ in range(2):
+        run_changes(app, panel, rng, CHANGES // 2)
+        soak.release_memory()
+        assert soak.item_counts(panel) == items
+        rss.append(soak.rss_mb())
+    # a leak grows in both rounds; the allocator may keep a few MB once (a new arena, a page of a cache)
+    assert min(rss[1] - rss[0], rss[2] - rss[1]) < RSS_SLACK_MB / 2 and rss[2] - rss[0] < 2 * RSS_SLACK_MB
     assert panel.result is not None and not panel.busy()
 
 

@@ -151,6 +151,8 @@ def _check(values: Mapping[str, Any]) -> list[str]:
     problems = []
     if not any(values[f"feature_{s}"] for s in FEATURE_PARAMS.values()):
         problems.append(tr("feature_*: choose at least one input feature"))
+    if values["norm"] == "batch" and values["batch_size"] < 2:
+        problems.append(tr("batch_size: BatchNorm needs at least 2 points per batch (one point has no variance)"))
     return problems
 
 
@@ -386,7 +388,7 @@ class TrainingPanel(Panel):
         self.loss_note.setFont(st.font(0.85))
         for item in (self.gap, self.batch_curve, self.train_curve, self.test_curve, self.best_line, self.loss_note):
             self.loss_plot.addItem(item, ignoreBounds=True)
-        self.loss_legend = pg.LegendItem(offset=(-6, -6), labelTextColor=st.foreground,
+        self.loss_legend = pg.LegendItem(offset=(6, -6), labelTextColor=st.foreground,  # bottom left: the curves fall away from it
                                          labelTextSize=f"{st.point_size * 0.85:.0f}pt")
         self.loss_legend.setParentItem(self.loss_plot.vb)
         self.loss_legend.addItem(self.train_curve, tr("train"))
@@ -428,7 +430,7 @@ class TrainingPanel(Panel):
         first, second, third = QHBoxLayout(), QHBoxLayout(), QHBoxLayout()
         self.play_button = QPushButton(tr("Play"))
         self.play_button.setObjectName("play")
-        self.play_button.setToolTip(tr("Train until paused or the epoch limit (Space)"))
+        self.play_button.setToolTip(tr("Train until paused or the epoch limit"))
         self.play_button.clicked.connect(self.toggle_play)
         buttons = [(first, self.play_button)]
         for text, tip, slot, row in (
