@@ -824,3 +824,24 @@ def test_any_valid_spec_and_config_computes(spec, config, steps, seed):
         assert [h.shape for h in result.hidden] == [(7, w) for w in spec.hidden]
         ev = evaluate(new, data)
         assert isinstance(ev.test_loss, float)
+
+
+def test_pytorch_script_of_a_csv_file_reproduces_the_losses(tmp_path):
+    rng = np.random.default_rng(4)
+    points = rng.uniform(-4, 4, (50, 2))
+    csv_path = tmp_path / "points.csv"
+    csv_path.write_text("x1,x2,value\n" + "".join(f"{float(a)!r},{float(b)!r},{float(a * b / 4)!r}\n" for a, b in points))
+    spec = NetworkSpec(hidden=(5,), task="regression")
+    config = TrainConfig(optimizer="adam", lr=0.02, batch_size=8)
+    args = {"path": str(csv_path), "train_fraction": 0.6, "seed": 2}
+    text = pytorch_script(spec, config, args, 3, init_seed=7)
+    path = tmp_path / "run.py"
+    path.write_text(text, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True,
+                         cwd=tmp_path, env=env, timeout=120)
+    rows = re.findall(r"epoch (\d+) train_loss (\S+) test_loss (\S+)", out.stdout)
+    result = fit(init_state(spec, config, seed=7), load_dataset(csv_path, train_fraction=0.6, seed=2), 3)
+    np.testing.assert_allclose([float(r[1]) for r in rows], result.train_loss, rtol=1e-9)
+    with pytest.raises(ValueError, match="'name' is not an argument of load_dataset"):
+        pytorch_script(spec, config, {**args, "name": "xor"}, 3)

@@ -87,7 +87,8 @@ def _lengths_text() -> st.SearchStrategy[str]:
 
 def _hidden_text() -> st.SearchStrategy[str]:
     sizes = st.lists(st.integers(1, 64), min_size=0, max_size=8).map(lambda s: ",".join(map(str, s)) or "0")
-    return st.one_of(sizes, st.sampled_from(["0", "none", " 8 , 8 ", "64,64,64,64,64,64,64,64", "8;8", "1"]))
+    return st.one_of(sizes, st.sampled_from(["0", "none", " 8 , 8 ", "64,64,64,64,64,64,64,64", "8;8", "1", "8 relu, 8 linear",
+                                             "64 gelu, 2 softplus", "3 relu6,3,3 selu"]))
 
 
 TEXTS = {("floats", "value"): _float_text, ("attention", "text"): _tokens_text,

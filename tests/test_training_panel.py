@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from widgets.training import TrainingPanel, parse_hidden
+from widgets.training import TrainingPanel, layers_text, parse_hidden, parse_layers
 from workbench.compute import training as trn
 
 
@@ -83,8 +83,8 @@ def test_a_training_change_goes_on_from_the_current_weights(qtbot, panel):
 
 
 def test_layer_and_unit_buttons_edit_the_hidden_layers(qtbot, panel):
-    for action, expected in ((lambda: panel.change_layers(+1), "8,8,8"), (lambda: panel.change_units(+2), "10,10,10"),
-                             (lambda: panel.change_layers(-1), "10,10"), (lambda: panel.change_units(-2), "8,8")):
+    for action, expected in ((lambda: panel.change_layers(+1), "8, 8, 8"), (lambda: panel.change_units(+2), "10, 10, 10"),
+                             (lambda: panel.change_layers(-1), "10, 10"), (lambda: panel.change_units(-2), "8, 8")):
         action()
         assert panel.values["hidden"] == expected
         assert panel.controls["hidden"].edit.text() == expected
@@ -92,9 +92,19 @@ def test_layer_and_unit_buttons_edit_the_hidden_layers(qtbot, panel):
 
 def test_hidden_layers_are_validated():
     assert parse_hidden("8, 4") == (8, 4) and parse_hidden("0") == ()
-    for bad in ("8,0", "65", "a", ",".join(["2"] * 9)):
+    assert parse_layers("8 relu, 4") == ((8, "relu"), (4, None)) and layers_text(parse_layers("8 relu,4")) == "8 relu, 4"
+    for bad in ("8,0", "65", "a", ",".join(["2"] * 9), "8 swoosh", "8 relu tanh"):
         with pytest.raises(ValueError):
-            parse_hidden(bad)
+            parse_layers(bad)
+
+
+def test_each_layer_may_have_its_own_activation(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        assert panel.set_values({"hidden": "6 relu, 4", "activation": "sigmoid"})
+    assert panel.run.state.spec.layer_activations == ("relu", "sigmoid")
+    assert [h.toPlainText() for h in panel.headers[1:3]] == ["6 ReLU", "4 Sigmoid"]
+    panel.change_units(+2)
+    assert panel.values["hidden"] == "8 relu, 6"
 
 
 @pytest.mark.parametrize("changes, words", [
@@ -184,3 +194,25 @@ def test_cli_exports_figure_data_and_script(tmp_path):
     only = subprocess.run([sys.executable, "-m", "workbench", "export", "optimizers", "--script", str(py)],
                           capture_output=True, text=True, timeout=120)
     assert only.returncode == 2 and "no PyTorch script" in only.stderr
+
+
+def test_a_csv_file_trains_and_a_bad_one_is_refused_naming_file_and_line(qtbot, panel, tmp_path):
+    good = tmp_path / "mine.csv"
+    rows = ["x1,x2,label"] + [f"{x:.3f},{y:.3f},{int(x * y > 0)}" for x, y in
+                              np.random.default_rng(0).uniform(-5, 5, (80, 2))]
+    good.write_text("\n".join(rows) + "\n")
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        assert panel.load_csv(str(good))
+    assert panel.values["dataset"] == "csv" and len(panel.run.data.y_train) == 40
+    assert not panel.controls["noise"].isEnabled()
+    panel.step(epochs=3)
+    assert panel.run.epoch == 3
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,0\n3,4,1\n5,six,0\n7,8,1\n9,10,0\n")
+    messages = []
+    panel.message.connect(lambda text, error: messages.append(text))
+    before = dict(panel.values)
+    assert not panel.load_csv(str(bad))
+    assert panel.values == before and "bad.csv, line 3" in messages[-1] and "csv_file" in messages[-1]
+    script = TrainingPanel.script({**panel.values, "epochs": 2})
+    assert "torch" in script and "-4." in script  # the file's points are embedded

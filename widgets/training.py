@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,6 +38,7 @@ DATASET_NAMES = {
     "spiral": ("Spiral", "螺旋"), "sine": ("Above / below a sine", "正弦曲线上下"),
     "cubic": ("Above / below a cubic", "三次曲线上下"), "abs": ("Above / below |x|", "|x| 上下"),
     "plane": ("Plane (regression)", "平面（回归）"), "multigauss": ("Gaussian bumps (regression)", "多个高斯峰（回归）"),
+    "csv": ("From a CSV file", "来自 CSV 文件"),
 }
 FEATURE_PARAMS = {"x1": "x1", "x2": "x2", "x1^2": "x1_sq", "x2^2": "x2_sq", "x1*x2": "x1_x2", "sin x1": "sin_x1",
                   "sin x2": "sin_x2"}  # backend feature -> parameter suffix
@@ -54,24 +56,38 @@ COLUMN_GAP, ROW_GAP = 2.75, 1.25  # the diagram's spacing, in unit-picture sizes
 EXPORT_EPOCHS = 500  # what an export trains when the run has no epoch limit
 
 
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """"8, 8" -> (8, 8); "0" or "none" -> () (no hidden layer: a linear model). ValueError says why."""
+def parse_layers(text: str) -> tuple[tuple[int, str | None], ...]:
+    """Hidden layers as text: "8, 8" -> ((8, None), (8, None)); a layer may name its own
+    activation, "8 relu, 8 tanh" -> ((8, "relu"), (8, "tanh")) (None: the Activation parameter's);
+    "0" or "none" -> () (no hidden layer: a linear model). ValueError says what is wrong."""
     text = text.strip().lower()
     if text in ("0", "none", "-"):
         return ()
-    try:
-        sizes = tuple(int(part) for part in text.replace(";", ",").split(","))
-    except ValueError:
-        raise ValueError(tr("units per layer as whole numbers separated by commas, e.g. 8,8 (0: none)")) from None
-    if len(sizes) > MAX_LAYERS:
+    layers = []
+    for part in text.replace(";", ",").split(","):
+        words = part.split()
+        if not 1 <= len(words) <= 2 or not words[0].isdigit():
+            raise ValueError(tr("units per layer as whole numbers separated by commas, e.g. 8,8 or 8 relu, 8 tanh "
+                                "(0: none)"))
+        if len(words) == 2 and words[1] not in ACTIVATIONS:
+            raise ValueError(tr("unknown activation {name} (known: {known})").format(
+                name=words[1], known=", ".join(ACTIVATIONS)))
+        layers.append((int(words[0]), words[1] if len(words) == 2 else None))
+    if len(layers) > MAX_LAYERS:
         raise ValueError(tr("at most {n} hidden layers").format(n=MAX_LAYERS))
-    if any(not 1 <= size <= MAX_UNITS for size in sizes):
+    if any(not 1 <= size <= MAX_UNITS for size, _ in layers):
         raise ValueError(tr("every layer needs 1 to {n} units").format(n=MAX_UNITS))
-    return sizes
+    return tuple(layers)
 
 
-def hidden_text(sizes: tuple[int, ...]) -> str:
-    return ",".join(map(str, sizes)) if sizes else "0"
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """The units per hidden layer of :func:`parse_layers`."""
+    return tuple(size for size, _ in parse_layers(text))
+
+
+def layers_text(layers) -> str:
+    """The inverse of :func:`parse_layers`."""
+    return ", ".join(f"{size} {name}" if name else str(size) for size, name in layers) if layers else "0"
 
 
 def _choices(names: Mapping[str, tuple[str, str]]) -> tuple[Choice, ...]:
@@ -89,14 +105,18 @@ PARAMETERS = [
           "噪声：点越过真实边界散开的程度。", lo=0.0, hi=0.5, step=0.05, group="Data"),
     Param("data_seed", "int", 0, "Data seed", "数据种子", "Seed of the points and of the train / test split.",
           "数据点与训练 / 测试划分的随机种子。", lo=0, hi=9999, group="Data"),
+    Param("csv_file", "text", "points.csv", "CSV file", "CSV 文件", "Data set 'From a CSV file': rows of x1, x2 and a "
+          "label (0 / 1) or a value; a header row is optional (or press Load CSV…).", "数据集选“来自 CSV 文件”时使用："
+          "每行 x1、x2 和标签（0 / 1）或数值；表头可有可无（也可以点“载入 CSV…”）。", max_length=1000, group="Data"),
     Param("show_test", "bool", False, "Show test points", "显示测试点", "Draw the test points too (outlined).",
           "同时画出测试点（空心）。", group="Data"),
     *[Param(f"feature_{suffix}", "bool", name in ("x1", "x2"), f"Feature {name}", f"特征 {name}",
             f"Feed {name} of each point to the network.", f"把每个点的 {name} 输入网络。", group="Features")
       for name, suffix in FEATURE_PARAMS.items()],
     Param("hidden", "text", "8,8", "Hidden layers", "隐藏层", "Units per hidden layer, comma separated (at most 8 layers of "
-          "64); 0 = none, a linear model.", "每个隐藏层的单元数，用逗号分隔（最多 8 层、每层 64）；0 = 没有隐藏层（线性模型）。",
-          check=parse_hidden, max_length=40, group="Network"),
+          "64), each optionally with its own activation (8 relu, 8 tanh); 0 = none, a linear model.",
+          "每个隐藏层的单元数，用逗号分隔（最多 8 层、每层 64），每层可另写自己的激活函数（8 relu, 8 tanh）；0 = 没有隐藏层（线性模型）。",
+          check=parse_layers, max_length=200, group="Network"),
     Param("activation", "choice", "tanh", "Activation", "激活函数", "The non-linearity of every hidden unit.",
           "每个隐藏单元的非线性函数。", choices=_choices(ACTIVATIONS), group="Network"),
     Param("init", "choice", "xavier_uniform", "Initialisation", "初始化", "torch.nn.init scheme of the weights "
@@ -142,7 +162,7 @@ PARAMETERS = [
           "then trains 500).", "播放到这个 epoch 为止（0：不限；此时导出训练 500 个 epoch）。", lo=0, hi=20000, group="Run"),
 ]
 
-DATA_PARAMS = ("dataset", "n_points", "train_fraction", "noise", "data_seed")
+DATA_PARAMS = ("dataset", "n_points", "train_fraction", "noise", "data_seed", "csv_file")
 NETWORK_PARAMS = ("hidden", "activation", "init", "init_std", "norm", "loss", "init_seed", "dropout",
                   *(f"feature_{s}" for s in FEATURE_PARAMS.values()))
 
@@ -151,6 +171,11 @@ def _check(values: Mapping[str, Any]) -> list[str]:
     problems = []
     if not any(values[f"feature_{s}"] for s in FEATURE_PARAMS.values()):
         problems.append(tr("feature_*: choose at least one input feature"))
+    if values["dataset"] == "csv":
+        try:
+            _csv_dataset(values["csv_file"], values["train_fraction"], values["data_seed"])
+        except ValueError as error:  # names the file, the line and the problem
+            problems.append(f"csv_file: {error}")
     if values["norm"] == "batch" and values["batch_size"] < 2:
         problems.append(tr("batch_size: BatchNorm needs at least 2 points per batch (one point has no variance)"))
     return problems
@@ -210,9 +235,35 @@ def _dataset(name: str, n: int, noise: float, train_fraction: float, seed: int):
     return trn.make_dataset(name, n=n, noise=noise, train_fraction=train_fraction, seed=seed)
 
 
+def _csv_dataset(path: str, train_fraction: float, seed: int):
+    """trn.load_dataset, remembered while the file is unchanged (its size and time stamp)."""
+    try:
+        info = os.stat(path)
+        stamp = (info.st_mtime_ns, info.st_size)
+    except OSError:
+        stamp = None  # load_dataset says why
+    return _csv_loaded(path, stamp, train_fraction, seed)
+
+
+@lru_cache(maxsize=4)
+def _csv_loaded(path: str, stamp: tuple | None, train_fraction: float, seed: int):
+    return trn.load_dataset(path, train_fraction=train_fraction, seed=seed)
+
+
+def dataset_args(values: Mapping[str, Any]) -> dict:
+    """The keyword arguments of make_dataset (or load_dataset) for these values."""
+    if values["dataset"] == "csv":
+        return {"path": values["csv_file"], "train_fraction": values["train_fraction"], "seed": values["data_seed"]}
+    return {"name": values["dataset"], "n": values["n_points"], "noise": values["noise"],
+            "train_fraction": values["train_fraction"], "seed": values["data_seed"]}
+
+
 def spec_of(values: Mapping[str, Any], task: str):
     features = tuple(name for name, suffix in FEATURE_PARAMS.items() if values[f"feature_{suffix}"])
-    return trn.NetworkSpec(hidden=parse_hidden(values["hidden"]), activation=values["activation"], features=features,
+    layers = parse_layers(values["hidden"])
+    activation = tuple(name or values["activation"] for _, name in layers) if any(n for _, n in layers) \
+        else values["activation"]
+    return trn.NetworkSpec(hidden=tuple(size for size, _ in layers), activation=activation, features=features,
                            init=values["init"], init_std=values["init_std"], dropout=values["dropout"],
                            norm=None if values["norm"] == "none" else values["norm"], task=task,
                            loss=values["loss"] if task == "classification" else "mse")
@@ -230,9 +281,11 @@ def _initial(spec, config, seed: int):
 
 
 def compute_setup(values: Mapping[str, Any]) -> Setup:
-    args = {"name": values["dataset"], "n": values["n_points"], "noise": values["noise"],
-            "train_fraction": values["train_fraction"], "seed": values["data_seed"]}
-    data = _dataset(args["name"], args["n"], args["noise"], args["train_fraction"], args["seed"])
+    args = dataset_args(values)
+    if values["dataset"] == "csv":
+        data = _csv_dataset(args["path"], args["train_fraction"], args["seed"])
+    else:
+        data = _dataset(args["name"], args["n"], args["noise"], args["train_fraction"], args["seed"])
     spec = spec_of(values, data.task)
     config = config_of(values)
     initial = _initial(spec, trn.TrainConfig(seed=values["init_seed"]), values["init_seed"])
@@ -437,6 +490,8 @@ class TrainingPanel(Panel):
                 (tr("Step"), tr("Train one minibatch"), lambda: self.step(batches=1), first),
                 (tr("Epoch"), tr("Train one epoch"), lambda: self.step(epochs=1), first),
                 (tr("Rewind"), tr("Back to epoch 0 with the same initial weights"), self.rewind, second),
+                (tr("Load CSV…"), tr("Train on your own points: a CSV file of x1, x2, label or value"), self.load_csv_dialog,
+                 second),
                 (tr("New weights"), tr("Start again from new initial weights (the next weights seed)"), self.new_weights, second),
                 (tr("+ layer"), tr("Add a hidden layer"), lambda: self.change_layers(+1), third),
                 (tr("− layer"), tr("Remove the last hidden layer"), lambda: self.change_layers(-1), third),
@@ -534,22 +589,33 @@ class TrainingPanel(Panel):
             self.run = runs.Run(self.result.initial, self.result.data, patience=self.values["patience"])
             self._frame()
 
+    def load_csv(self, path: str) -> bool:
+        """Use the points of a CSV file; a bad file is refused with its line and problem, nothing changes."""
+        return self.set_values({"dataset": "csv", "csv_file": path})
+
+    def load_csv_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+        path, _ = QFileDialog.getOpenFileName(self, tr("Load CSV…"), "", tr("CSV files (*.csv);;All files (*)"))
+        if path:
+            self.load_csv(path)
+
     def new_weights(self) -> None:
         self.set_values({"init_seed": (self.values["init_seed"] + 1) % 10_000})
 
     def change_layers(self, delta: int) -> None:
-        sizes = list(parse_hidden(self.values["hidden"]))
-        sizes = sizes + [sizes[-1] if sizes else 4] if delta > 0 else sizes[:-1]
-        self._set_hidden(sizes)
+        """Add a copy of the last hidden layer (+1) or remove the last (-1), as the Playground's +/-."""
+        layers = list(parse_layers(self.values["hidden"]))
+        layers = layers + [layers[-1] if layers else (4, None)] if delta > 0 else layers[:-1]
+        self._set_hidden(layers)
 
     def change_units(self, delta: int) -> None:
-        self._set_hidden([min(max(size + delta, 1), MAX_UNITS) for size in parse_hidden(self.values["hidden"])])
+        self._set_hidden([(min(max(size + delta, 1), MAX_UNITS), name) for size, name in parse_layers(self.values["hidden"])])
 
-    def _set_hidden(self, sizes: list[int]) -> None:
-        if len(sizes) > MAX_LAYERS:
+    def _set_hidden(self, layers: list) -> None:
+        if len(layers) > MAX_LAYERS:
             self.message.emit(tr("hidden: at most {n} hidden layers").format(n=MAX_LAYERS), True)
             return
-        self.set_values({"hidden": hidden_text(tuple(sizes))})
+        self.set_values({"hidden": layers_text(layers)})
 
     def compute_now(self) -> None:
         """Compute and train to the epoch limit synchronously (export, CLI, cards), then draw."""
@@ -877,8 +943,13 @@ class TrainingPanel(Panel):
         v = self.values
         self.controls["init_std"].setEnabled(v["init"] == "normal")
         self.controls["momentum"].setEnabled(v["optimizer"] in ("sgd", "rmsprop"))
-        classification = v["dataset"] not in ("plane", "multigauss")
-        self.controls["loss"].setEnabled(classification)
+        csv = v["dataset"] == "csv"
+        for name in ("n_points", "noise"):
+            self.controls[name].setEnabled(not csv)
+        self.controls["csv_file"].setEnabled(csv)
+        task = (_csv_dataset(v["csv_file"], v["train_fraction"], v["data_seed"]).task if csv
+                else trn.DATASET_TASKS[v["dataset"]])
+        self.controls["loss"].setEnabled(task == "classification")
 
     def retire(self) -> None:
         self.pause()

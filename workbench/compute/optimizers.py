@@ -38,13 +38,14 @@ not finite or leaves the box ``|x|, |y| <= BOUND`` and reports that step in
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Callable, Mapping
 
 import numpy as np
+
+from workbench.compute.checks import flag, integer, is_real, number
 
 __all__ = [
     "BOUND",
@@ -85,50 +86,14 @@ _TWO_PI = 2.0 * math.pi
 # --------------------------------------------------------------------------- validation
 
 
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _number(name: str, value: object, lo: float, hi: float = math.inf, *,
-            lo_open: bool = False, hi_open: bool = False) -> float:
-    """``value`` as a float if it is a finite real number in the interval, else ValueError."""
-    ok = _is_real(value) and math.isfinite(value)
-    if ok:
-        value = float(value)
-        ok = (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi)
-    if not ok:
-        if hi == math.inf:
-            allowed = f"{'>' if lo_open else '>='} {lo:g}"
-        else:
-            allowed = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"{name} must be a finite number {allowed}, got {value!r}")
-    return value
-
-
-def _integer(name: str, value: object, lo: int, hi: int | None = None) -> int:
-    """``value`` as an int if it is an integer (not bool) in [lo, hi], else ValueError."""
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    ok = ok and lo <= value and (hi is None or value <= hi)
-    if not ok:
-        allowed = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
-    return int(value)
-
-
-def _flag(name: str, value: object) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
 def _point(name: str, value: object) -> tuple[float, float]:
     """A finite (x, y) inside the divergence box."""
     try:
         px, py = value  # type: ignore[misc]
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair (x, y) of finite numbers, got {value!r}") from None
-    return (_number(f"{name}[0] (x)", px, -BOUND, BOUND),
-            _number(f"{name}[1] (y)", py, -BOUND, BOUND))
+    return (number(f"{name}[0] (x)", px, -BOUND, BOUND),
+            number(f"{name}[1] (y)", py, -BOUND, BOUND))
 
 
 def _window(value: object) -> tuple[float, float, float, float]:
@@ -300,8 +265,8 @@ def make_surface(name: str, *, kappa: float = 10.0, theta: float = 0.0) -> Surfa
     """
     if name not in SURFACES:
         raise ValueError(f"surface must be one of {', '.join(SURFACES)}; got {name!r}")
-    kappa = _number("kappa", kappa, *KAPPA_RANGE)
-    theta = _number("theta", theta, *THETA_RANGE)
+    kappa = number("kappa", kappa, *KAPPA_RANGE)
+    theta = number("theta", theta, *THETA_RANGE)
     if name == "bowl":
         f, grad = _bowl(kappa, theta)
         params: dict[str, float] = {"kappa": kappa, "theta": theta}
@@ -330,8 +295,8 @@ def surface_grid(surface: Surface | str, nx: int, ny: int,
     nx, ny: 2..4096. Values too large for float64 come out as inf (no warning).
     """
     surface = _resolve_surface(surface)
-    nx = _integer("nx", nx, *GRID_RANGE)
-    ny = _integer("ny", ny, *GRID_RANGE)
+    nx = integer("nx", nx, *GRID_RANGE)
+    ny = integer("ny", ny, *GRID_RANGE)
     xmin, xmax, ymin, ymax = _window(surface.window if window is None else window)
     xs = np.linspace(xmin, xmax, nx)
     ys = np.linspace(ymin, ymax, ny)
@@ -370,21 +335,21 @@ def _betas(value: object) -> tuple[float, float]:
         b1, b2 = value  # type: ignore[misc]
     except (TypeError, ValueError):
         raise ValueError(f"betas must be a pair (beta1, beta2) in [0, 1), got {value!r}") from None
-    return (_number("betas[0] (beta1)", b1, 0.0, 1.0, hi_open=True),
-            _number("betas[1] (beta2)", b2, 0.0, 1.0, hi_open=True))
+    return (number("betas[0] (beta1)", b1, 0.0, 1.0, hi_open=True),
+            number("betas[1] (beta2)", b2, 0.0, 1.0, hi_open=True))
 
 
 _HYPER_CHECKS: dict[str, Callable[[str, object], object]] = {
-    "lr": lambda n, v: _number(n, v, 0.0, lo_open=True),
-    "weight_decay": lambda n, v: _number(n, v, 0.0),
-    "momentum": lambda n, v: _number(n, v, 0.0, 1.0, hi_open=True),
-    "dampening": lambda n, v: _number(n, v, 0.0, 1.0),
-    "lr_decay": lambda n, v: _number(n, v, 0.0),
-    "initial_accumulator_value": lambda n, v: _number(n, v, 0.0),
-    "eps": lambda n, v: _number(n, v, 0.0, lo_open=True),
-    "alpha": lambda n, v: _number(n, v, 0.0, 1.0, hi_open=True),
-    "centered": _flag,
-    "amsgrad": _flag,
+    "lr": lambda n, v: number(n, v, 0.0, lo_open=True),
+    "weight_decay": lambda n, v: number(n, v, 0.0),
+    "momentum": lambda n, v: number(n, v, 0.0, 1.0, hi_open=True),
+    "dampening": lambda n, v: number(n, v, 0.0, 1.0),
+    "lr_decay": lambda n, v: number(n, v, 0.0),
+    "initial_accumulator_value": lambda n, v: number(n, v, 0.0),
+    "eps": lambda n, v: number(n, v, 0.0, lo_open=True),
+    "alpha": lambda n, v: number(n, v, 0.0, 1.0, hi_open=True),
+    "centered": flag,
+    "amsgrad": flag,
     "betas": lambda n, v: _betas(v),
 }
 
@@ -427,11 +392,11 @@ class Schedule:
     def __post_init__(self):
         if self.kind not in SCHEDULE_KINDS:
             raise ValueError(f"schedule kind must be one of {', '.join(SCHEDULE_KINDS)}; got {self.kind!r}")
-        _integer("step_size", self.step_size, 1)
-        _number("gamma", self.gamma, 0.0, 1.0, lo_open=True)
-        _integer("T_max", self.T_max, 1)
-        _number("eta_min", self.eta_min, 0.0)
-        _integer("warmup_steps", self.warmup_steps, 1)
+        integer("step_size", self.step_size, 1)
+        number("gamma", self.gamma, 0.0, 1.0, lo_open=True)
+        integer("T_max", self.T_max, 1)
+        number("eta_min", self.eta_min, 0.0)
+        integer("warmup_steps", self.warmup_steps, 1)
 
 
 def _step_lrs(lr: float, steps: int, step_size: int, gamma: float) -> list[float]:
@@ -502,8 +467,8 @@ def _warmup_lrs(lr: float, steps: int, k: int, t_max: int, eta_min: float) -> li
 def learning_rates(schedule: Schedule | None, lr: float, steps: int) -> np.ndarray:
     """The lr used at each of ``steps`` optimizer steps, shape (steps,), exactly as torch's
     scheduler sets ``param_groups[0]["lr"]`` before each ``optimizer.step()``."""
-    lr = _number("lr", lr, 0.0, lo_open=True)
-    steps = _integer("steps", steps, 1, MAX_STEPS)
+    lr = number("lr", lr, 0.0, lo_open=True)
+    steps = integer("steps", steps, 1, MAX_STEPS)
     out = np.array(_schedule_lrs(schedule, lr, steps), dtype=np.float64)
     out.flags.writeable = False
     return out
@@ -537,7 +502,7 @@ def _check_noise(noise: object) -> tuple[float, int] | None:
         sigma, batch_size = noise  # type: ignore[misc]
     except (TypeError, ValueError):
         raise ValueError(f"noise must be None or (sigma, batch_size), got {noise!r}") from None
-    return _number("noise sigma", sigma, 0.0), _integer("noise batch_size", batch_size, 1)
+    return number("noise sigma", sigma, 0.0), integer("noise batch_size", batch_size, 1)
 
 
 def gradient_noise(noise: tuple[float, int] | None, steps: int, seed: int = 0) -> np.ndarray:
@@ -548,8 +513,8 @@ def gradient_noise(noise: tuple[float, int] | None, steps: int, seed: int = 0) -
     spread is sigma. ``None``: zeros.
     """
     checked = _check_noise(noise)
-    steps = _integer("steps", steps, 1, MAX_STEPS)
-    seed = _integer("seed", seed, 0)
+    steps = integer("steps", steps, 1, MAX_STEPS)
+    seed = integer("seed", seed, 0)
     if checked is None:
         out = np.zeros((steps, 2))
     else:
@@ -876,12 +841,12 @@ def _finish(surface: Surface, run: Run, norms: list | None, lrs: list, steps: in
 def _check_common(surface, start, steps, schedule, clip, noise, seed):
     surface = _resolve_surface(surface)
     start = _point("start", start)
-    steps = _integer("steps", steps, 1, MAX_STEPS)
+    steps = integer("steps", steps, 1, MAX_STEPS)
     schedule = _check_schedule(schedule)
     if clip is not None:
-        clip = _number("clip", clip, 0.0, lo_open=True)
+        clip = number("clip", clip, 0.0, lo_open=True)
     noise = _check_noise(noise)
-    seed = _integer("seed", seed, 0)
+    seed = integer("seed", seed, 0)
     return surface, start, steps, schedule, clip, noise, seed
 
 

@@ -55,7 +55,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import numbers
 import os
 import stat
 from dataclasses import dataclass, field, fields
@@ -67,6 +66,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from workbench.compute.activations import _KERNELS, ACTIVATIONS, recommended_gain
+from workbench.compute.checks import choice, flag, integer, is_real, number
 
 __all__ = [
     "ACTIVATION_NAMES",
@@ -129,47 +129,6 @@ NORM_EPS = 1e-5
 BN_MOMENTUM = 0.1
 
 # ---- validation ---------------------------------------------------------------------------------
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _number(name: str, value: object, lo: float, hi: float = math.inf, *, lo_open: bool = False,
-            hi_open: bool = False) -> float:
-    """``value`` as a float if it is a finite real number in the interval, else ValueError."""
-    ok = _is_real(value) and math.isfinite(value)
-    if ok:
-        value = float(value)
-        ok = (lo < value if lo_open else lo <= value) and (value < hi if hi_open else value <= hi)
-    if not ok:
-        if hi == math.inf:
-            allowed = f"{'>' if lo_open else '>='} {lo:g}"
-        else:
-            allowed = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-        raise ValueError(f"{name}: must be a finite number {allowed}, got {value!r}")
-    return value
-
-
-def _integer(name: str, value: object, lo: int, hi: int | None = None) -> int:
-    ok = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-    ok = ok and lo <= value and (hi is None or value <= hi)
-    if not ok:
-        allowed = f">= {lo}" if hi is None else f"from {lo} to {hi}"
-        raise ValueError(f"{name}: must be an integer {allowed}, got {value!r}")
-    return int(value)
-
-
-def _choice(name: str, value: object, known: Sequence) -> object:
-    if not any(value is k or (isinstance(value, str) and value == k) for k in known):
-        raise ValueError(f"{name}: unknown {value!r} (known: {', '.join(map(str, known))})")
-    return value
-
-
-def _flag(name: str, value: object) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: must be True or False, got {value!r}")
-    return bool(value)
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -239,7 +198,7 @@ def _check_features(name: str, names: object) -> tuple[str, ...]:
     if not names:
         raise ValueError(f"{name}: needs at least one feature")
     for n in names:
-        _choice(name, n, FEATURES)
+        choice(name, n, FEATURES)
     if len(set(names)) != len(names):
         raise ValueError(f"{name}: a feature is listed twice: {names!r}")
     return names
@@ -275,8 +234,8 @@ def features(x: ArrayLike, names: Sequence[str] = ("x1", "x2")) -> np.ndarray:
 def grid(n: int = 64, extent: float = EXTENT) -> np.ndarray:
     """(n * n, 2) points of an n x n grid over [-extent, extent]^2, row by row from the bottom:
     point i * n + j = (x1_j, x2_i); reshape a result to (n, n) for an image."""
-    n = _integer("n", n, 2, 2048)
-    extent = _number("extent", extent, 0.0, lo_open=True)
+    n = integer("n", n, 2, 2048)
+    extent = number("extent", extent, 0.0, lo_open=True)
     axis = np.linspace(-extent, extent, n)
     out = np.empty((n * n, 2))
     out[:, 0] = np.tile(axis, n)
@@ -307,7 +266,7 @@ class Dataset(_Value):
     def __post_init__(self):
         if not isinstance(self.name, str):
             raise ValueError(f"name: must be a string, got {self.name!r}")
-        _choice("task", self.task, TASKS)
+        choice("task", self.task, TASKS)
         for part in ("train", "test"):
             x = _points(f"x_{part}", getattr(self, f"x_{part}"))
             try:
@@ -440,8 +399,8 @@ _GENERATORS = {"circle": _circle, "xor": _xor, "gauss": _gauss, "spiral": _spira
 
 
 def _check_split(n: int, train_fraction: object, seed: object) -> tuple[float, int]:
-    train_fraction = _number("train_fraction", train_fraction, 0.0, 1.0, lo_open=True, hi_open=True)
-    seed = _integer("seed", seed, 0, 2 ** 63 - 1)
+    train_fraction = number("train_fraction", train_fraction, 0.0, 1.0, lo_open=True, hi_open=True)
+    seed = integer("seed", seed, 0, 2 ** 63 - 1)
     return train_fraction, seed
 
 
@@ -470,9 +429,9 @@ def make_dataset(name: str, *, n: int = 500, noise: float = 0.0, train_fraction:
     at least 1 and at most n - 1. One ``np.random.default_rng(seed)`` draws everything, so the
     result depends only on the arguments. ValueError names a bad argument.
     """
-    name = _choice("name", name, DATASETS)
-    n = _integer("n", n, MIN_POINTS, MAX_POINTS)
-    noise = _number("noise", noise, 0.0, 1.0)
+    name = choice("name", name, DATASETS)
+    n = integer("n", n, MIN_POINTS, MAX_POINTS)
+    noise = number("noise", noise, 0.0, 1.0)
     train_fraction, seed = _check_split(n, train_fraction, seed)
     rng = np.random.default_rng(seed)
     x, y = _GENERATORS[name](rng, n, noise)
@@ -602,32 +561,32 @@ class NetworkSpec:
             raise ValueError(f"hidden: must be a tuple of layer widths, got {hidden!r}")
         if len(hidden) > MAX_HIDDEN_LAYERS:
             raise ValueError(f"hidden: at most {MAX_HIDDEN_LAYERS} hidden layers, got {len(hidden)}")
-        hidden = tuple(_integer("hidden", w, 1, MAX_WIDTH) for w in hidden)
+        hidden = tuple(integer("hidden", w, 1, MAX_WIDTH) for w in hidden)
         object.__setattr__(self, "hidden", hidden)
         activation = self.activation
         if isinstance(activation, (tuple, list)):
             if len(activation) != len(hidden):
                 raise ValueError(f"activation: needs one name per hidden layer ({len(hidden)}), "
                                  f"got {len(activation)}")
-            activation = tuple(_choice("activation", a, ACTIVATION_NAMES) for a in activation)
+            activation = tuple(choice("activation", a, ACTIVATION_NAMES) for a in activation)
         else:
-            _choice("activation", activation, ACTIVATION_NAMES)
+            choice("activation", activation, ACTIVATION_NAMES)
         object.__setattr__(self, "activation", activation)
         object.__setattr__(self, "features", _check_features("features", self.features))
-        _choice("init", self.init, INITS)
-        object.__setattr__(self, "init_std", _number("init_std", self.init_std, 0.0, lo_open=True))
+        choice("init", self.init, INITS)
+        object.__setattr__(self, "init_std", number("init_std", self.init_std, 0.0, lo_open=True))
         dropout = self.dropout
         if isinstance(dropout, (tuple, list)):
             if len(dropout) != len(hidden):
                 raise ValueError(f"dropout: needs one probability per hidden layer ({len(hidden)}), "
                                  f"got {len(dropout)}")
-            dropout = tuple(_number("dropout", p, 0.0, 1.0, hi_open=True) for p in dropout)
+            dropout = tuple(number("dropout", p, 0.0, 1.0, hi_open=True) for p in dropout)
         else:
-            dropout = _number("dropout", dropout, 0.0, 1.0, hi_open=True)
+            dropout = number("dropout", dropout, 0.0, 1.0, hi_open=True)
         object.__setattr__(self, "dropout", dropout)
-        _choice("norm", self.norm, NORMS)
-        _choice("task", self.task, TASKS)
-        _choice("loss", self.loss, LOSSES)
+        choice("norm", self.norm, NORMS)
+        choice("task", self.task, TASKS)
+        choice("loss", self.loss, LOSSES)
         if self.task == "regression":
             object.__setattr__(self, "loss", "mse")
 
@@ -686,23 +645,23 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        choice("optimizer", self.optimizer, OPTIMIZERS)
         s = object.__setattr__
-        s(self, "lr", _number("lr", self.lr, 0.0, lo_open=True))
-        s(self, "batch_size", _integer("batch_size", self.batch_size, 1, MAX_POINTS))
-        s(self, "momentum", _number("momentum", self.momentum, 0.0, 1.0, hi_open=True))
-        s(self, "nesterov", _flag("nesterov", self.nesterov))
+        s(self, "lr", number("lr", self.lr, 0.0, lo_open=True))
+        s(self, "batch_size", integer("batch_size", self.batch_size, 1, MAX_POINTS))
+        s(self, "momentum", number("momentum", self.momentum, 0.0, 1.0, hi_open=True))
+        s(self, "nesterov", flag("nesterov", self.nesterov))
         betas = self.betas
         if isinstance(betas, (str, bytes)) or not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas: must be a pair (beta1, beta2), got {betas!r}")
-        s(self, "betas", (_number("betas", betas[0], 0.0, 1.0, hi_open=True),
-                          _number("betas", betas[1], 0.0, 1.0, hi_open=True)))
-        s(self, "eps", _number("eps", self.eps, 0.0, lo_open=True))
-        s(self, "alpha", _number("alpha", self.alpha, 0.0, 1.0, hi_open=True))
-        s(self, "l1", _number("l1", self.l1, 0.0))
-        s(self, "l2", _number("l2", self.l2, 0.0))
-        s(self, "weight_decay", _number("weight_decay", self.weight_decay, 0.0))
-        s(self, "seed", _integer("seed", self.seed, 0, 2 ** 63 - 1))
+        s(self, "betas", (number("betas", betas[0], 0.0, 1.0, hi_open=True),
+                          number("betas", betas[1], 0.0, 1.0, hi_open=True)))
+        s(self, "eps", number("eps", self.eps, 0.0, lo_open=True))
+        s(self, "alpha", number("alpha", self.alpha, 0.0, 1.0, hi_open=True))
+        s(self, "l1", number("l1", self.l1, 0.0))
+        s(self, "l2", number("l2", self.l2, 0.0))
+        s(self, "weight_decay", number("weight_decay", self.weight_decay, 0.0))
+        s(self, "seed", integer("seed", self.seed, 0, 2 ** 63 - 1))
 
 
 class _Layout:
@@ -862,7 +821,7 @@ def init_state(spec: NetworkSpec, config: TrainConfig, seed: int = 0) -> TrainSt
     kaiming_normal N(0, g^2 / fan_in); normal N(0, init_std^2); zeros 0.
     """
     _check_spec_config(spec, config)
-    seed = _integer("seed", seed, 0, 2 ** 63 - 1)
+    seed = integer("seed", seed, 0, 2 ** 63 - 1)
     lay = _layout(spec)
     flat = np.zeros(lay.size)
     ws, _, gs, _ = lay.views(flat)
@@ -1049,9 +1008,9 @@ def forward(state: TrainState, x: ArrayLike, *, train: bool = False, seed: int |
     """
     if not isinstance(state, TrainState):
         raise ValueError(f"state: must be a TrainState, got {type(state).__name__}")
-    train = _flag("train", train)
+    train = flag("train", train)
     if seed is not None:
-        seed = _integer("seed", seed, 0, 2 ** 63 - 1)
+        seed = integer("seed", seed, 0, 2 ** 63 - 1)
     inputs = _read_only(_features(_points("x", x), state.spec.features))
     rng = np.random.default_rng(seed) if train else None
     out, hidden = _forward(state, inputs, train, rng)
@@ -1191,9 +1150,9 @@ def dropout_masks(spec: NetworkSpec, n: int, *, seed: int | None = None) -> tupl
     True for a layer without dropout, which draws nothing)."""
     if not isinstance(spec, NetworkSpec):
         raise ValueError(f"spec: must be a NetworkSpec, got {type(spec).__name__}")
-    n = _integer("n", n, 0, 10 ** 7)
+    n = integer("n", n, 0, 10 ** 7)
     if seed is not None:
-        seed = _integer("seed", seed, 0, 2 ** 63 - 1)
+        seed = integer("seed", seed, 0, 2 ** 63 - 1)
     rng = np.random.default_rng(seed)
     return tuple(_read_only(rng.random((n, w)) >= p if p > 0 else np.ones((n, w), dtype=bool))
                  for w, p in zip(spec.hidden, spec.layer_dropouts))
@@ -1201,7 +1160,7 @@ def dropout_masks(spec: NetworkSpec, n: int, *, seed: int | None = None) -> tupl
 
 def _train(state: TrainState, data: Dataset, steps: int, to_epoch_end: bool) -> tuple[TrainState, History]:
     _check_data(state, data)
-    steps = _integer("steps", steps, 0, MAX_STEPS)
+    steps = integer("steps", steps, 0, MAX_STEPS)
     spec, cfg = state.spec, state.config
     lay = _layout(spec)
     n_lin = lay.n_linear
@@ -1469,8 +1428,8 @@ class EarlyStopping(_Value):
     since: int | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "patience", _integer("patience", self.patience, 1, 1_000_000))
-        object.__setattr__(self, "min_delta", _number("min_delta", self.min_delta, 0.0))
+        object.__setattr__(self, "patience", integer("patience", self.patience, 1, 1_000_000))
+        object.__setattr__(self, "min_delta", number("min_delta", self.min_delta, 0.0))
 
     def update(self, state: TrainState, test_loss: float) -> EarlyStopping:
         """The early-stopping record after ``state`` (at epoch ``state.epoch``) scored ``test_loss``."""
@@ -1478,7 +1437,7 @@ class EarlyStopping(_Value):
             return self
         if not isinstance(state, TrainState):
             raise ValueError(f"state: must be a TrainState, got {type(state).__name__}")
-        if not _is_real(test_loss) or math.isnan(test_loss):
+        if not is_real(test_loss) or math.isnan(test_loss):
             test_loss = math.inf
         test_loss = float(test_loss)
         epoch = state.epoch
@@ -1512,7 +1471,7 @@ def fit(state: TrainState, data: Dataset, epochs: int, *,
     ``early_stopping`` stops it), evaluating after each (:func:`evaluate`) and updating
     ``early_stopping`` with the test loss."""
     _check_data(state, data)
-    epochs = _integer("epochs", epochs, 0, 1_000_000)
+    epochs = integer("epochs", epochs, 0, 1_000_000)
     if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
         raise ValueError(f"early_stopping: must be an EarlyStopping, got {type(early_stopping).__name__}")
     rows = []
@@ -1686,8 +1645,8 @@ for epoch in range(EPOCHS):
 def pytorch_script(spec: NetworkSpec, config: TrainConfig, dataset_args: Mapping[str, object], epochs: int,
                    *, init_seed: int = 0) -> str:
     """The text of a stand-alone Python script (torch and numpy only) that trains the same
-    network on the same data in PyTorch: the data set ``make_dataset(**dataset_args)`` embedded as
-    literals, the initial weights of ``init_state(spec, config, seed=init_seed)`` embedded, a
+    network on the same data in PyTorch: the data set ``make_dataset(**dataset_args)`` (or
+    ``load_dataset(**dataset_args)`` when they name a ``path``) embedded as literals, the initial weights of ``init_state(spec, config, seed=init_seed)`` embedded, a
     ``torch.nn.Sequential`` of Linear / BatchNorm1d / LayerNorm / activation modules (dropout as a
     small module drawing its masks from numpy as the workbench does), ``torch.optim``'s optimizer
     with two parameter groups (weight decay on the weight matrices only), BCEWithLogitsLoss or
@@ -1696,15 +1655,18 @@ def pytorch_script(spec: NetworkSpec, config: TrainConfig, dataset_args: Mapping
     epochs: the numbers :func:`fit` gives for the same run, to rounding (~1e-9 relative).
     """
     _check_spec_config(spec, config)
-    if not isinstance(dataset_args, Mapping) or "name" not in dataset_args:
-        raise ValueError("dataset_args: must be make_dataset's keyword arguments, name included")
-    unknown = sorted(set(dataset_args) - {"name", "n", "noise", "train_fraction", "seed"})
+    csv = isinstance(dataset_args, Mapping) and "path" in dataset_args
+    if not isinstance(dataset_args, Mapping) or not ("name" in dataset_args or csv):
+        raise ValueError("dataset_args: must be make_dataset's keyword arguments, name included "
+                         "(or load_dataset's, path included)")
+    known = {"path", "train_fraction", "seed"} if csv else {"name", "n", "noise", "train_fraction", "seed"}
+    unknown = sorted(set(dataset_args) - known)
     if unknown:
-        raise ValueError(f"dataset_args: {unknown[0]!r} is not an argument of make_dataset")
-    epochs = _integer("epochs", epochs, 0, 100_000)
+        raise ValueError(f"dataset_args: {unknown[0]!r} is not an argument of "
+                         f"{'load_dataset' if csv else 'make_dataset'}")
+    epochs = integer("epochs", epochs, 0, 100_000)
     args = dict(dataset_args)
-    name = args.pop("name")
-    data = make_dataset(name, **args)
+    data = load_dataset(args.pop("path"), **args) if csv else make_dataset(args.pop("name"), **args)
     if data.task != spec.task:
         raise ValueError(f"dataset_args: a {data.task} data set, but the network's task is {spec.task}")
     state = init_state(spec, config, seed=init_seed)
@@ -1743,7 +1705,7 @@ def pytorch_script(spec: NetworkSpec, config: TrainConfig, dataset_args: Mapping
         "mse_sigmoid": "return torch.nn.MSELoss()(torch.sigmoid(z), y)  # mse on the probability",
         "mse": "return torch.nn.MSELoss()(z, y)",
     }[kind]
-    title = (f"{spec.task.capitalize()} of '{name}' by a {'-'.join(map(str, spec.sizes))} network, "
+    title = (f"{spec.task.capitalize()} of '{data.name}' by a {'-'.join(map(str, spec.sizes))} network, "
              f"{c.optimizer} lr {c.lr!r}, {epochs} epochs.")
     return _SCRIPT.format(
         title=title, epochs=epochs, batch_size=c.batch_size, seed=c.seed, l1=c.l1, l2=c.l2,
