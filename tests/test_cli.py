@@ -171,3 +171,18 @@ def test_freed_temporaries_are_reused_without_page_faults():
 
     touch_and_free()
     assert touch_and_free() < 200  # 2048 pages: fresh memory would fault on every one of them
+
+
+def test_startup_report_quits_after_the_first_drawn_panel(tmp_path):
+    """What the benchmark's start-up row runs: it must end by itself (a first compute drawn while
+    the window was still being built used to leave it waiting forever)."""
+    import os
+    import subprocess
+    import sys
+    report = tmp_path / "startup.txt"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "WORKBENCH_STARTUP_REPORT": str(report),
+           "WORKBENCH_CONFIG_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-m", "workbench", "--lang", "en"], env=env, check=True, timeout=60,
+                   capture_output=True)
+    paint, drawn = map(float, report.read_text().split())
+    assert 0 < paint <= drawn

@@ -194,6 +194,8 @@ def _report_startup(window, path: str) -> None:
     window._startup_filter = FirstPaint(window)
     QApplication.instance().installEventFilter(window._startup_filter)  # any widget's first paint
     window.panel.drawn.connect(drawn)
+    if window.panel.result is not None:  # a quick first compute was drawn while the window was built
+        QTimer.singleShot(0, drawn)
 
 
 def export_main(argv: list[str]) -> int:
