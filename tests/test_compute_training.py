@@ -845,3 +845,12 @@ def test_pytorch_script_of_a_csv_file_reproduces_the_losses(tmp_path):
     np.testing.assert_allclose([float(r[1]) for r in rows], result.train_loss, rtol=1e-9)
     with pytest.raises(ValueError, match="'name' is not an argument of load_dataset"):
         pytorch_script(spec, config, {**args, "name": "xor"}, 3)
+
+
+def test_a_label_column_must_hold_zeros_and_ones(tmp_path):
+    path = tmp_path / "labels.csv"
+    path.write_text("x1,x2,label\n0,0,0\n1,1,1\n2,2,1\n3,3,2\n4,4,0\n")
+    with pytest.raises(ValueError, match=r"labels.csv, line 5: label 2 is not 0 or 1"):
+        load_dataset(path)
+    path.write_text("x1,x2,value\n0,0,0\n1,1,1\n2,2,1\n3,3,2\n4,4,0\n")
+    assert load_dataset(path).task == "regression"

@@ -148,7 +148,7 @@ def soak(app, window, changes: int = 10_000, seed: int = 0, per_visit: int = 50)
         before = rss_mb()
         blocks: list[tuple[float, str]] = []
         Panel.longest_wait_ms = 0.0
-        refused, done = 0, 0
+        refused, done, middle = 0, 0, None
         while done < changes:
             panel = window.show_panel(panels[int(rng.integers(len(panels)))].NAME)
             for _ in range(min(per_visit, changes - done)):
@@ -166,6 +166,9 @@ def soak(app, window, changes: int = 10_000, seed: int = 0, per_visit: int = 50)
                 done += 1
             panel.set_all(panel.PARAMS.defaults())
             settle(app, panels)
+            if middle is None and done >= changes // 2:  # a leak grows in both halves, a filling cache in the first
+                release_memory()
+                middle = rss_mb()
         for panel in panels:
             panel.set_all(panel.PARAMS.defaults())
         settle(app, panels)
@@ -179,7 +182,7 @@ def soak(app, window, changes: int = 10_000, seed: int = 0, per_visit: int = 50)
              for name, counts in after_counts.items() for key, count in counts.items()
              if count != before_counts[name].get(key, 0)}
     return {"changes": changes, "rss_before_mb": before, "rss_after_mb": after,
-            "rss_growth_mb": after - before, "peak_rss_mb": peak,
+            "rss_growth_mb": after - before, "rss_middle_mb": middle, "peak_rss_mb": peak,
             "worst_block_ms": max(ms for ms, _ in blocks),
             "p99_block_ms": float(np.percentile([ms for ms, _ in blocks], 99)),
             "blocks_over_budget": sum(ms >= BUDGET_BLOCK_MS for ms, _ in blocks),
@@ -194,7 +197,8 @@ def soak(app, window, changes: int = 10_000, seed: int = 0, per_visit: int = 50)
 def soak_line(result: dict) -> str:
     ok = lambda good: "ok" if good else "OVER BUDGET"  # noqa: E731
     return (f"soak, {result['changes']} random changes across all panels: RSS {result['rss_before_mb']:.0f} -> "
-            f"{result['rss_after_mb']:.0f} MB (+{result['rss_growth_mb']:.1f}, budget < {BUDGET_RSS_GROWTH_MB:.0f}) "
+            f"{result['rss_after_mb']:.0f} MB (+{result['rss_growth_mb']:.1f}, budget < {BUDGET_RSS_GROWTH_MB:.0f}; "
+            f"halves +{result['rss_middle_mb'] - result['rss_before_mb']:.1f} / +{result['rss_after_mb'] - result['rss_middle_mb']:.1f}) "
             f"{ok(result['rss_growth_mb'] < BUDGET_RSS_GROWTH_MB)}, peak {result['peak_rss_mb']:.0f} MB; worst GUI-thread block "
             f"{result['worst_block_ms']:.1f} ms (budget < {BUDGET_BLOCK_MS:.0f}) {ok(result['worst_block_ms'] < BUDGET_BLOCK_MS)}, "
             f"p99 {result['p99_block_ms']:.1f} ms, {result['blocks_over_budget']} changes over 16 ms; "

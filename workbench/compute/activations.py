@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 import numbers
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -737,10 +738,23 @@ def _clear_draws() -> None:
         _DRAWS.clear()
 
 
+def _clear_workspaces() -> None:
+    for buffers in list(_ALL_BUFFERS):  # a compute running now keeps its buffers until it returns
+        buffers.arrays.clear()
+
+
 _draws.cache_clear = _clear_draws  # as functools' caches: emptied by whoever measures memory in use
 
 
-_WORKSPACE = threading.local()
+class _Buffers:
+    """One thread's reusable buffers (``arrays``: name -> array), held weakly by _ALL_BUFFERS."""
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+
+
+_WORKSPACE = threading.local()  # a thread's buffers go with it
+_ALL_BUFFERS: weakref.WeakSet = weakref.WeakSet()  # every live thread's, to empty them all at once
 _WORKSPACE_MAX = 8 * 2 ** 20  # bytes per buffer kept between calls
 
 
@@ -750,11 +764,19 @@ def _workspace(name: str, shape: tuple[int, ...]) -> np.ndarray:
     size = math.prod(shape)
     if size * 8 > _WORKSPACE_MAX:
         return np.empty(shape)
-    buffer = getattr(_WORKSPACE, name, None)
+    mine = getattr(_WORKSPACE, "buffers", None)
+    if mine is None:
+        mine = _WORKSPACE.buffers = _Buffers()
+        _ALL_BUFFERS.add(mine)
+    mine = mine.arrays
+    buffer = mine.get(name)
     if buffer is None or buffer.size < size:
         buffer = np.empty(size)
-        setattr(_WORKSPACE, name, buffer)
+        mine[name] = buffer
     return buffer[:size].reshape(shape)
+
+
+_workspace.cache_clear = _clear_workspaces
 
 
 # ---- gradient flow ------------------------------------------------------------------------------

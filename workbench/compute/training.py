@@ -442,7 +442,9 @@ def load_dataset(path: str | os.PathLike, *, train_fraction: float = 0.5, seed: 
     """A data set from a CSV file of rows ``x1, x2, label`` or ``x1, x2, value`` (a header row of
     names is optional; blank lines are skipped).
 
-    The task is classification if every label is 0 or 1, regression otherwise. The rows are
+    The task is classification if every label is 0 or 1, regression otherwise; a header that
+    names the third column "label" or "class" asks for classification, and then a label other
+    than 0 or 1 is refused with its line. The rows are
     shuffled by ``np.random.default_rng(seed).permutation`` and split as in :func:`make_dataset`.
     Refused with a ValueError naming the file (and the line, for its content): not a regular
     file, larger than 20 MB, not UTF-8 text, a row without exactly three columns, a value that is
@@ -472,8 +474,10 @@ def load_dataset(path: str | os.PathLike, *, train_fraction: float = 0.5, seed: 
         raise ValueError(f"{shown}, line {line}: not UTF-8 text") from None
 
     rows: list[tuple[float, float, float]] = []
+    lines: list[int] = []
     reader = csv.reader(io.StringIO(text, newline=""))
     seen = False  # a non-blank row: a header may only come first
+    labelled = False  # the header names the third column "label" or "class": classification, 0 / 1 only
     line_no = 0
     while True:
         try:
@@ -496,6 +500,7 @@ def load_dataset(path: str | os.PathLike, *, train_fraction: float = 0.5, seed: 
             if len(cells) != 3:
                 raise ValueError(f"{shown}, line {line_no}: the header has {len(cells)} columns, expected 3 "
                                  "(x1, x2, label or value)")
+            labelled = cells[2].strip().lower() in ("label", "class")
             continue  # the header
         seen = True
         if len(cells) != 3:
@@ -508,13 +513,19 @@ def load_dataset(path: str | os.PathLike, *, train_fraction: float = 0.5, seed: 
         if len(rows) >= MAX_POINTS:
             raise ValueError(f"{shown}, line {line_no}: more than {MAX_POINTS} rows")
         rows.append((values[0], values[1], values[2]))
+        lines.append(line_no)
     last_line = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
     if len(rows) < MIN_POINTS:
         raise ValueError(f"{shown}, line {max(last_line, 1)}: only {len(rows)} data rows, "
                          f"at least {MIN_POINTS} needed")
     data = np.array(rows, dtype=np.float64)
     labels = data[:, 2]
-    task = "classification" if np.all((labels == 0.0) | (labels == 1.0)) else "regression"
+    binary = (labels == 0.0) | (labels == 1.0)
+    if labelled and not binary.all():
+        first = int(np.argmin(binary))
+        raise ValueError(f"{shown}, line {lines[first]}: label {labels[first]:g} is not 0 or 1 "
+                         "(the header says label: classification)")
+    task = "classification" if binary.all() else "regression"
     order = np.random.default_rng(seed).permutation(len(data))
     return _split(os.path.basename(shown) or shown, task, data[:, :2], labels + 0.0, order, train_fraction)
 
