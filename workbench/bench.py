@@ -173,13 +173,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from widgets.style import Style
     from workbench.app import MainWindow
-    from workbench.cli import _quiet_qt_messages, keep_freed_memory
+    from workbench.cli import _quiet_qt_messages, hand_over_quickly, keep_freed_memory
     from workbench.i18n import set_language
     from workbench.registry import PANELS
 
     set_language("en")
     _quiet_qt_messages()
     keep_freed_memory()  # as the app does
+    hand_over_quickly()
     app = QApplication.instance() or QApplication([])
     window = MainWindow(Style(), next(iter(PANELS)))  # the default window size, 1500 x 920
     window.show()

@@ -434,9 +434,17 @@ def keep_freed_memory() -> None:
     mallopt(m_trim_threshold, 64 * 2 ** 20)
 
 
+def hand_over_quickly() -> None:
+    """A worker thread running Python code hands the interpreter lock back to the GUI thread after
+    1 ms instead of 5: the GUI thread's bounded wait on a compute (widgets.panel.INLINE_WAIT_MS)
+    then ends close to its bound (measured: up to 17.6 ms at 5 ms)."""
+    sys.setswitchinterval(0.001)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     keep_freed_memory()
+    hand_over_quickly()
     try:
         if argv[:1] == ["export"]:
             return export_main(argv[1:])
