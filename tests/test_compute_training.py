@@ -582,17 +582,22 @@ SCRIPT_CASES = [
 ]
 
 
+def run_script(text: str, folder) -> list[tuple[str, str, str]]:
+    """Run a generated script on its own (no workbench on the path); its (epoch, train, test) rows."""
+    path = folder / "run.py"
+    path.write_text(text, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True,
+                         cwd=folder, env=env, timeout=120)
+    return re.findall(r"epoch (\d+) train_loss (\S+) test_loss (\S+)", out.stdout)
+
+
 @pytest.mark.parametrize("case", range(len(SCRIPT_CASES)))
 def test_pytorch_script_reproduces_the_losses(case, tmp_path):
     spec, config, args = SCRIPT_CASES[case]
     epochs = 4
     text = pytorch_script(spec, config, args, epochs)
-    path = tmp_path / "run.py"
-    path.write_text(text, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True,
-                         cwd=tmp_path, env=env, timeout=120)
-    rows = re.findall(r"epoch (\d+) train_loss (\S+) test_loss (\S+)", out.stdout)
+    rows = run_script(text, tmp_path)
     assert len(rows) == epochs
     name = args["name"]
     data = make_dataset(name, **{k: v for k, v in args.items() if k != "name"})
@@ -834,13 +839,7 @@ def test_pytorch_script_of_a_csv_file_reproduces_the_losses(tmp_path):
     spec = NetworkSpec(hidden=(5,), task="regression")
     config = TrainConfig(optimizer="adam", lr=0.02, batch_size=8)
     args = {"path": str(csv_path), "train_fraction": 0.6, "seed": 2}
-    text = pytorch_script(spec, config, args, 3, init_seed=7)
-    path = tmp_path / "run.py"
-    path.write_text(text, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True,
-                         cwd=tmp_path, env=env, timeout=120)
-    rows = re.findall(r"epoch (\d+) train_loss (\S+) test_loss (\S+)", out.stdout)
+    rows = run_script(pytorch_script(spec, config, args, 3, init_seed=7), tmp_path)
     result = fit(init_state(spec, config, seed=7), load_dataset(csv_path, train_fraction=0.6, seed=2), 3)
     np.testing.assert_allclose([float(r[1]) for r in rows], result.train_loss, rtol=1e-9)
     with pytest.raises(ValueError, match="'name' is not an argument of load_dataset"):

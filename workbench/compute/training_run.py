@@ -236,6 +236,7 @@ class Run:
             self._last = trn.evaluate(self.state, self.data)
 
     def _record(self, initial: bool = False) -> None:
+        self._history = None
         losses = np.concatenate(self._epoch_losses) if self._epoch_losses else np.array([np.nan])
         grads = np.concatenate(self._epoch_grads) if self._epoch_grads else None
         self._epoch_losses, self._epoch_grads = [], []
@@ -250,6 +251,14 @@ class Run:
 
     # ---- what a picture shows -----------------------------------------------------------------
     def history(self) -> History:
+        """The recorded epochs as arrays (made once per recorded epoch, not per frame drawn)."""
+        if self._history is None:
+            self._history = self._history_arrays()
+        return self._history
+
+    _history: History | None = None
+
+    def _history_arrays(self) -> History:
         rows = [r for r in self._rows if math.isfinite(r[3]) or r[0] == 0]
         layers = len(self.state.weights)
         if not rows:
