@@ -31,10 +31,11 @@ settings.register_profile("workbench-property", deadline=None, database=None, pr
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 PROFILE = settings.get_profile("workbench-property")
 EXAMPLES = {"optimizers": 250, "floats": 300, "attention": 150, "activations": 100, "receptive_field": 200,
-            "normalization": 300, "training": 200}  # per panel in CI: a few seconds each
+            "normalization": 300, "training": 200, "transformer": 120}  # per panel in CI: a few seconds each
 # Sizes that only cost time (the numerics at the extremes come from depth, gain, bias, ...): capped
 # in CI, where a 100 x 256 x 256 gradient-flow MLP alone takes seconds. Not capped in a long run.
-CI_CAPS = {("activations", "width"): 64, ("activations", "batch"): 64}
+CI_CAPS = {("activations", "width"): 64, ("activations", "batch"): 64, ("transformer", "d_model"): 96,
+           ("transformer", "depth"): 8, ("transformer", "batch"): 4}
 
 FLOAT_TEXTS = ["0x7e00", "0xffff", "0xfc00", "0x7c00", "0x8000", "0x0001", "0x7f800000", "0xffc00001", "0x7fc00000",
                "0x00000001", "0x7ff8000000000000", "0xfff0000000000000", "0xff", "0x80", "0x7f", "0xf", "0x1",

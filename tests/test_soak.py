@@ -66,6 +66,9 @@ def run(count):
         app.processEvents()
     panel.set_all(panel.PARAMS.defaults())
     soak.settle(app, [panel])
+for key in panel.PARAMS.presets:  # every scene the panel offers drawn once: its pages, glyphs and caches made
+    panel.set_all(panel.PARAMS.resolve(panel.PARAMS.presets[key].values))
+    soak.settle(app, [panel])
 rss = []
 for count in (changes // 2, changes // 2, changes // 2):
     run(count)

@@ -15,6 +15,7 @@ PANELS: dict[str, str] = {
     "receptive_field": "widgets.receptive_field:ReceptiveFieldPanel",
     "normalization": "widgets.normalization:NormalizationPanel",
     "training": "widgets.training:TrainingPanel",
+    "transformer": "widgets.transformer:TransformerPanel",
 }
 
 
