@@ -101,7 +101,8 @@ def torch_block(x: torch.Tensor, w: BlockWeights, norm_first: bool, mask=None, s
         v = F.linear(z, wv, bv).view(b, n, g, d_k).transpose(1, 2)
         allowed = None if mask is None else ~torch.from_numpy(np.array(mask))  # SDPA: True = may attend
         o = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, enable_gqa=True)
-        return F.linear(o.transpose(1, 2).reshape(b, n, d), sd["self_attn.out_proj.weight"], sd["self_attn.out_proj.bias"])
+        o = o.transpose(1, 2).reshape(b, n, d)
+        return F.linear(o, sd["self_attn.out_proj.weight"], sd["self_attn.out_proj.bias"])
 
     def ffn(z):
         if w.gated:
@@ -109,7 +110,8 @@ def torch_block(x: torch.Tensor, w: BlockWeights, norm_first: bool, mask=None, s
             hidden = act(F.linear(z, sd["linear_gate.weight"])) * F.linear(z, sd["linear1.weight"])
             return F.linear(hidden, sd["linear2.weight"])
         act = F.relu if w.activation == "relu" else F.gelu
-        return F.linear(act(F.linear(z, sd["linear1.weight"], sd["linear1.bias"])), sd["linear2.weight"], sd["linear2.bias"])
+        hidden = act(F.linear(z, sd["linear1.weight"], sd["linear1.bias"]))
+        return F.linear(hidden, sd["linear2.weight"], sd["linear2.bias"])
 
     def norm(z, i):
         return F.layer_norm(z, (d,), sd[f"norm{i}.weight"], sd[f"norm{i}.bias"], eps=1e-5)
@@ -236,8 +238,8 @@ def test_rope_scores_depend_only_on_the_offset(layout):
     rng = np.random.default_rng(3)
     q, k = rng.standard_normal(32), rng.standard_normal(32)
     for offset in (0, 3, 11):
-        values = [rope(q[None], np.array([m + offset]), layout=layout)[0] @ rope(k[None], np.array([m]), layout=layout)[0]
-                  for m in (0, 7, 50, 1000)]
+        values = [rope(q[None], np.array([m + offset]), layout=layout)[0]
+                  @ rope(k[None], np.array([m]), layout=layout)[0] for m in (0, 7, 50, 1000)]
         np.testing.assert_allclose(values, values[0], rtol=1e-10)
     s = rope_scores(q, k, 24, layout=layout)
     for diagonal in range(-23, 24):
@@ -247,7 +249,7 @@ def test_rope_scores_depend_only_on_the_offset(layout):
 
 
 # ---- ALiBi ----------------------------------------------------------------------------------------
-def get_slopes(n):  # ofirpress/attention_with_linear_biases, fairseq/models/transformer.py, verbatim
+def get_slopes(n):  # ofirpress/attention_with_linear_biases, fairseq/models/transformer.py, verbatim (long lines)
     def get_slopes_power_of_2(n):
         start = (2**(-2**-(math.log2(n)-3)))
         ratio = start
@@ -299,10 +301,12 @@ def test_additive_and_dot_product_scores_equal_torch():
     expected = torch.tanh(F.linear(t(q), t(w_q))[:, :, None, :] + F.linear(t(k), t(w_k))[:, None, :, :]) @ t(v)
     np.testing.assert_allclose(additive_scores(q, k, w_q, w_k, v), expected.numpy(), atol=1e-12)
     k2 = rng.standard_normal((2, 7, 6))
-    np.testing.assert_allclose(dot_product_scores(q, k2), (t(q) @ t(k2).transpose(1, 2) / math.sqrt(6)).numpy(), atol=1e-12)
+    expected = t(q) @ t(k2).transpose(1, 2) / math.sqrt(6)
+    np.testing.assert_allclose(dot_product_scores(q, k2), expected.numpy(), atol=1e-12)
     c = score_costs(64, 128)
     assert (c.dot_product_macs, c.dot_product_flops) == (64, 128)
-    assert (c.additive_macs, c.additive_adds, c.additive_tanh, c.additive_flops, c.additive_values) == (128, 128, 128, 384, 128)
+    additive = (c.additive_macs, c.additive_adds, c.additive_tanh, c.additive_flops, c.additive_values)
+    assert additive == (128, 128, 128, 384, 128)
 
 
 # ---- the block ------------------------------------------------------------------------------------
@@ -367,8 +371,10 @@ def test_grouped_query_attention_equals_torch_sdpa_with_enable_gqa(n_kv_heads, n
         np.testing.assert_allclose(block(x, w, norm_first=norm_first, mask=mask), expected, atol=ATOL)
     # = plain multi-head attention whose key/value heads are repeated for each query head in the group
     r, d_k = 4 // n_kv_heads, 4
-    expand = lambda a: np.repeat(a.reshape(n_kv_heads, d_k, *a.shape[1:]), r, axis=0).reshape(16, *a.shape[1:])  # noqa: E731
-    full = dataclasses.replace(w, n_kv_heads=4, w_k=expand(w.w_k), w_v=expand(w.w_v), b_k=expand(w.b_k), b_v=expand(w.b_v))
+    def expand(a):
+        return np.repeat(a.reshape(n_kv_heads, d_k, *a.shape[1:]), r, axis=0).reshape(16, *a.shape[1:])
+    full = dataclasses.replace(w, n_kv_heads=4, w_k=expand(w.w_k), w_v=expand(w.w_v), b_k=expand(w.b_k),
+                               b_v=expand(w.b_v))
     expected = torch_layer(full, norm_first)(t(x)).detach().numpy()
     np.testing.assert_allclose(block(x, w, norm_first=norm_first), expected, atol=ATOL)
 
@@ -393,12 +399,17 @@ def test_state_dict_round_trip_and_init_like_torch():
     d = 64
     w = init_block(d, 4, 256, seed=0)
     assert not w.w_q.flags.writeable and w.state_dict()["linear1.weight"].flags.writeable
-    layer = torch.nn.TransformerEncoderLayer(d, 4, 256, dtype=torch.float64)  # torch's own draws: same bounds
-    for mine, theirs in ((w.state_dict()["self_attn.in_proj_weight"], layer.self_attn.in_proj_weight),
-                         (w.w_o, layer.self_attn.out_proj.weight), (w.w_up, layer.linear1.weight),
-                         (w.b_up, layer.linear1.bias), (w.w_down, layer.linear2.weight)):
-        bound = theirs.detach().abs().max().item()
-        assert np.abs(mine).max() <= bound * 1.01 and np.abs(mine).max() > bound * 0.9
+    layer = torch.nn.TransformerEncoderLayer(d, 4, 256, dtype=torch.float64)  # torch's own draws, same bounds
+    for mine, theirs, bound in ((w.state_dict()["self_attn.in_proj_weight"], layer.self_attn.in_proj_weight,
+                                 math.sqrt(6 / (d + 3 * d))),  # Xavier-uniform over (3d, d)
+                                (w.w_o, layer.self_attn.out_proj.weight, 1 / math.sqrt(d)),
+                                (w.w_up, layer.linear1.weight, 1 / math.sqrt(d)),
+                                (w.b_up, layer.linear1.bias, 1 / math.sqrt(d)),
+                                (w.w_down, layer.linear2.weight, 1 / math.sqrt(256)),
+                                (w.b_down, layer.linear2.bias, 1 / math.sqrt(256))):
+        assert theirs.detach().abs().max().item() <= bound
+        assert bound * 0.9 < np.abs(mine).max() <= bound
+        assert np.std(mine) == pytest.approx(bound / math.sqrt(3), rel=0.25)
     assert not np.any(w.b_q) and not np.any(w.b_o) and np.all(w.norm1_weight == 1) and not np.any(w.norm2_bias)
 
 
@@ -480,6 +491,7 @@ def test_gradients_with_perturbed_weights_equal_autograd(norm_first, final_norm,
     for i, params in enumerate(param_lists):
         assert result.weight_grad_norms[i] == pytest.approx(group_norm(params), rel=1e-9)
         assert result.attention_grad_norms[i] == pytest.approx(group_norm(params, "self_attn"), rel=1e-9)
+        assert result.ffn_grad_norms[i] == pytest.approx(group_norm(params, "linear"), rel=1e-9)
         assert result.norm_grad_norms[i] == pytest.approx(group_norm(params, "norm"), rel=1e-9)
 
 
@@ -572,6 +584,77 @@ def test_warmup_schedule_closed_form():
     np.testing.assert_allclose(lr, 512 ** -0.5 * np.minimum(s ** -0.5, s * 4000 ** -1.5), rtol=1e-15)
     assert np.argmax(lr) + 1 == 4000 and lr.max() == pytest.approx(512 ** -0.5 * 4000 ** -0.5)
     np.testing.assert_allclose(lr[:4000], lr[0] * s[:4000], rtol=1e-12)  # linear warm-up
+
+
+# ---- internals: the normal CDF, reused memory, caches ---------------------------------------------
+def test_normal_cdf_matches_math_erf_everywhere():
+    x = np.concatenate([np.linspace(-45, 45, 20001), [-0.0, 0.0, 0.6629, -0.6629, 5.657, -5.657, 5.66, -5.66]])
+    expected = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x])
+    got = tr._normal_cdf(x, np.empty_like(x))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=3e-16)
+    core = x > -20  # relative accuracy also in the left tail (Phi(-20) ~ 3e-89), as conditioned as x^2 eps
+    np.testing.assert_allclose(got[core], expected[core], rtol=2e-13)
+    np.testing.assert_allclose(got[x > -3], expected[x > -3], rtol=5e-15)
+    h = t(x)
+    np.testing.assert_allclose(x * got, F.gelu(h).numpy(), rtol=0, atol=1e-14)
+
+
+def test_results_do_not_share_reused_memory():
+    w = perturbed(init_block(16, 4, 24, activation="gelu"), seed=1)
+    x1, x2 = tokens(2, 5, 16, seed=1), tokens(3, 7, 16, seed=2)
+    for norm_first in (False, True):
+        y1 = block(x1, w, norm_first=norm_first)
+        kept = y1.copy()
+        block(x2, w, norm_first=norm_first)
+        causal_parallel(x2, [w, w], norm_first)
+        gradient_norms(3, 16, 4, 24, norm_first=norm_first, seq_len=7, batch=3, seed=9)
+        np.testing.assert_array_equal(y1, kept)
+    first = gradient_norms_for(x1, [w, w], x1, norm_first=True)
+    again = gradient_norms_for(x1, [w, w], x1, norm_first=True)
+    np.testing.assert_array_equal(first.weight_grad_norms, again.weight_grad_norms)
+
+
+def test_threads_computing_at_once_get_the_serial_results():
+    import threading
+    configs = [dict(depth=4, d_model=16, n_heads=h, d_ff=24, norm_first=nf, seq_len=6, batch=3, activation=a)
+               for h, nf, a in ((4, True, "gelu"), (2, False, "relu"), (4, False, "swiglu"), (1, True, "geglu"))]
+    serial = [gradient_norms(**c) for c in configs]
+    tr._gradient_norms.cache_clear()
+    results: dict[int, object] = {}
+
+    def work(i):
+        for _ in range(3):
+            results[i] = gradient_norms_for(serial[i].inputs, serial[i].weights, serial[i].upstream,
+                                            norm_first=configs[i]["norm_first"])
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(configs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, expected in enumerate(serial):
+        np.testing.assert_array_equal(results[i].stream_grad_norms, expected.stream_grad_norms)
+
+
+def test_caches_are_bounded_by_bytes():
+    calls = []
+
+    @tr._bounded_cache(maxsize=10, max_bytes=3000)
+    def make(n):
+        calls.append(n)
+        return np.zeros(n)
+    make(200), make(200), make(100)  # 1600 + 800 bytes
+    assert calls == [200, 100]
+    make(150)  # 1200 more: 3600 > 3000, the oldest (200) goes
+    make(100)
+    make(200)
+    assert calls == [200, 100, 150, 200]
+    big = make(10_000)  # alone above the budget: kept as the newest
+    assert make(10_000) is big
+    make.cache_clear()
+    make(10_000)
+    assert calls[-1] == 10_000 and len(calls) == 6
+    w = init_block(16, 4, 24)
+    assert tr._nbytes(w) == 8 * (48 * 16 + 48 + 16 * 16 + 16 + 24 * 16 + 24 + 16 * 24 + 16 + 4 * 16)
 
 
 # ---- validation -----------------------------------------------------------------------------------

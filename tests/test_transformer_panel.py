@@ -9,6 +9,7 @@ import torch
 
 from widgets.transformer import PARAMS, TransformerPanel
 from workbench.compute import transformer as tf
+from workbench.params import ParamError
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ def test_gated_ffn_and_grouped_query_attention_in_the_diagram(qtbot, panel):
     counts = tf.parameter_counts(64, 8, None, "swiglu", 2)
     assert counts.d_ff == 176 and counts.ffn == 3 * 64 * 176
     attention, ffn = panel.box_texts[1].toPlainText(), panel.box_texts[4].toPlainText()
-    assert "grouped-query" in attention and "2 KV heads" in attention and "(8, 2, 16, 8)" in attention
+    assert "grouped-query" in attention and "KV heads: 2" in attention and "(8, 2, 16, 8)" in attention
     assert "64 → 176 → 64" in ffn and "3 matrices" in ffn and f"{counts.ffn:,} weights" in ffn
 
 
@@ -166,3 +167,16 @@ def test_bad_input_is_refused_naming_the_parameter(panel, changes, named):
 def test_counts_follow_their_limits_down():
     values = PARAMS.update(PARAMS.defaults(), {"tokens": 4, "d_model": 8})
     assert values["step"] == 4 and values["prefix"] == 4 and values["rope_pair"] == 0
+
+
+def test_heads_follow_d_model_and_kv_heads_follow_heads():
+    values = PARAMS.update(PARAMS.defaults(), {"heads": 2})  # KV heads 4 would not divide 2
+    assert (values["heads"], values["kv_heads"]) == (2, 2)
+    values = PARAMS.update(PARAMS.defaults(), {"d_model": 62})  # 4 heads would not divide 62
+    assert (values["heads"], values["kv_heads"]) == (2, 2)
+    values = PARAMS.update(PARAMS.update(PARAMS.defaults(), {"heads": 8, "kv_heads": 4}), {"d_model": 36})
+    assert (values["heads"], values["kv_heads"]) == (6, 2)  # the largest divisor of 36 up to 8; gcd(6, 4)
+    with pytest.raises(ParamError, match="heads"):  # typed together, nothing follows: refused
+        PARAMS.update(PARAMS.defaults(), {"heads": 8, "d_model": 36})
+    values = PARAMS.update(PARAMS.defaults(), {"model_heads": 16, "model_kv_heads": 8})
+    assert PARAMS.update(values, {"model_heads": 4})["model_kv_heads"] == 4

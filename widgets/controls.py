@@ -199,13 +199,15 @@ class OneLine(QWidget):
     every new text, and in a panel that climbs to the window's splitter (~0.4 ms per change); here
     it has no layout to ask. Long text is cut at the right edge instead of widening the figure."""
 
-    def __init__(self, label: QLabel):
+    def __init__(self, label: QLabel, lines: int = 1):
+        """``lines`` > 1: room for that many lines, long text wrapped at word boundaries."""
         super().__init__()
         label.setParent(self)
         self.label = label
         self.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
+        label.setWordWrap(lines > 1)
         text = label.text()
-        label.setText("Ág[_]ᵀ√个")  # the tallest line it may show: ascenders, descenders, a CJK fallback font
+        label.setText("\n".join(["Ág[_]ᵀ√个"] * lines))  # the tallest lines it may show: ascenders, descenders, CJK
         self.setFixedHeight(label.sizeHint().height())
         label.setText(text)
 

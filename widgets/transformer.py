@@ -78,8 +78,9 @@ PARAMETERS = [
           "可学习的位置表只有这么多行（BERT、GPT-2 分别为 512、1024）：超出的位置没有向量。",
           lo=4, hi=1024, group="Positions"),
     Param("layout", "choice", "half", "RoPE pairing", "RoPE 配对方式",
-          "Which dimensions RoPE rotates together; both give the same scores up to a permutation of dimensions.",
-          "RoPE 把哪些维度成对旋转；两种方式只差一个维度置换，分数相同。", choices=_choices(LAYOUTS), group="RoPE and ALiBi"),
+          "Which dimensions RoPE rotates together. The two differ by a fixed permutation of the dimensions: the same "
+          "vectors score differently, and a model trained with one needs its weights permuted to run with the other.",
+          "RoPE 把哪些维度成对旋转。两种方式只差一个固定的维度置换：同样的向量得到的分数不同，用一种方式训练的模型要把权重重新排列才能用另一种方式运行。", choices=_choices(LAYOUTS), group="RoPE and ALiBi"),
     Param("rope_pair", "int", 0, "Pair drawn", "画出的维度对",
           "Which pair of dimensions the arrows show: pair 0 turns fastest (1 radian per position), the last slowest.",
           "箭头显示哪一对维度：第 0 对转得最快（每个位置 1 弧度），最后一对最慢。", lo=0, hi=255, group="RoPE and ALiBi"),
@@ -138,10 +139,26 @@ def d_ff_of(values: Mapping[str, Any]) -> int | None:
     return values["d_ff"] or None
 
 
+def _largest_divisor(n: int, most: int) -> int:
+    return next(k for k in range(min(most, n), 0, -1) if n % k == 0)
+
+
 def _follow(values: Mapping[str, Any], changes: Mapping[str, Any]) -> dict:
-    """Counts that must stay inside what they count follow it down: the pair drawn, the prefix and
-    the generated tokens."""
+    """Counts that must stay inside what they count follow it down: heads to a divisor of d_model
+    (an even one), KV heads to a divisor of heads (the same for the model counted), the pair
+    drawn, the prefix and the generated tokens. A value typed explicitly does not follow: it is
+    checked."""
     follow = {}
+    heads = values["heads"]
+    if values["d_model"] % 2 == 0 and values["d_model"] % heads and "heads" not in changes:
+        heads = follow["heads"] = _largest_divisor(values["d_model"], heads)
+    if heads % values["kv_heads"]:
+        follow["kv_heads"] = math.gcd(heads, values["kv_heads"])
+    model_heads = values["model_heads"]
+    if values["model_d"] % model_heads and "model_heads" not in changes:
+        model_heads = follow["model_heads"] = _largest_divisor(values["model_d"], model_heads)
+    if model_heads % values["model_kv_heads"]:
+        follow["model_kv_heads"] = math.gcd(model_heads, values["model_kv_heads"])
     if values["rope_pair"] >= values["d_model"] // 2:
         follow["rope_pair"] = values["d_model"] // 2 - 1
     for name in ("prefix", "step"):
@@ -497,6 +514,8 @@ def _bytes(n: float) -> str:
 
 
 DIAGRAM_ROWS = 8
+PAGE_GROUPS = {"positions": "Positions", "rope": "RoPE and ALiBi", "block": "Block", "kinds": "Attention kinds",
+               "decoding": "Decoding"}  # the control group of each page
 KINDS = {"encoder": ("Encoder: bidirectional", "编码器：双向"), "decoder": ("Decoder: causal", "解码器：因果"),
          "prefix": ("Prefix LM", "前缀 LM")}
 TERMS = ("e·e", "e·p", "p·e", "p·p", "= sum")  # e: a token's content (embedding), p: its position (encoding)
@@ -545,7 +564,7 @@ class TransformerPanel(Panel):
         self.detail.setStyleSheet(f"color: {st.muted};")
         for label in (self.status, self.detail):
             label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-            column.addWidget(OneLine(label))
+            column.addWidget(OneLine(label, lines=2))  # wrapped on a projector, never pushing the figure
         self.pages = QStackedWidget()
         column.addWidget(self.pages, 1)
         self.diverging = pg.colormap.get("CET-D1A")
@@ -598,6 +617,8 @@ class TransformerPanel(Panel):
         self.terms_bar = pg.ColorBarItem(colorMap=self.diverging, interactive=False, width=12, values=(-1, 1))
         self.terms_bar.axis.setTextPen(pg.mkPen(st.foreground))
         bottom.addItem(self.terms_bar, row=0, col=len(TERMS))
+        for col in range(len(TERMS)):
+            bottom.layout.setColumnStretchFactor(col, 1)
         ci.layout.setRowStretchFactor(0, 3)
         ci.layout.setRowStretchFactor(1, 2)
 
@@ -619,7 +640,7 @@ class TransformerPanel(Panel):
             for item in (before, after, tip, label):
                 self.arrow_plot.addItem(item, ignoreBounds=True)
         self.arrow_plot.addItem(self.circle, ignoreBounds=True)
-        self.qk_plot, self.qk_map = _heat(top, 0, 1, st, tr("q · k / √d after RoPE, at every pair of positions"),
+        self.qk_plot, self.qk_map = _heat(top, 0, 1, st, tr("q·k/√d after RoPE"),
                                           self.diverging, tr("query position m"), tr("key position n"))
         self.qk_cell = QGraphicsRectItem()
         self.qk_cell.setPen(pg.mkPen(st.foreground, width=2.5))
@@ -665,7 +686,8 @@ class TransformerPanel(Panel):
             fill = QColor(color)
             fill.setAlpha(70 if kind != "io" else 255)
             self.box_brushes[kind] = QBrush(fill)
-        self.grad_plot = _plot(ci, 0, 1, st, tr("Gradient norm per layer at initialisation"), "‖∂L/∂·‖",
+        right = ci.addLayout(row=0, col=1, rowspan=2)
+        self.grad_plot = _plot(right, 0, 0, st, tr("Gradient norm per layer at initialisation"), "‖∂L/∂·‖",
                                tr("layer (1 = input side)"), axisItems={"left": DecadeAxis("left")})
         self.grad_curves = {}
         for first, color in ((False, st.series[0]), (True, st.series[1])):
@@ -673,14 +695,14 @@ class TransformerPanel(Panel):
                 curve = pg.PlotCurveItem(pen=st.pen(color, style=style))
                 self.grad_plot.addItem(curve, ignoreBounds=True)
                 self.grad_curves[first, kind] = curve
-        legend = pg.LegendItem(offset=(6, -6), labelTextColor=st.foreground, labelTextSize=f"{st.point_size * 0.85:.0f}pt")
-        legend.setParentItem(self.grad_plot.vb)  # bottom left: the curves run above it
+        legend = pg.LegendItem(labelTextColor=st.foreground, labelTextSize=f"{st.point_size * 0.85:.0f}pt", colCount=2)
+        right.addItem(legend, row=1, col=0)  # under the plot: at 48 layers the curves fill every corner
         for (first, kind), text in (((False, "weights"), tr("post-norm: block weights")),
                                     ((False, "stream"), tr("post-norm: residual stream")),
                                     ((True, "weights"), tr("pre-norm: block weights")),
                                     ((True, "stream"), tr("pre-norm: residual stream"))):
             legend.addItem(self.grad_curves[first, kind], text)
-        self.warm_plot = _plot(ci, 1, 1, st, tr("Warm-up: lr = d^-0.5 · min(s^-0.5, s · w^-1.5)"), "lr", tr("step s"),
+        self.warm_plot = _plot(right, 2, 0, st, tr("Warm-up: lr = d^-0.5 · min(s^-0.5, s · w^-1.5)"), "lr", tr("step s"),
                                axisItems={"left": DecadeAxis("left"), "bottom": DecadeAxis("bottom")})
         self.warm_curve = PixelCurve(pen=st.pen(st.series[4]))
         self.warm_peak = pg.ScatterPlotItem(size=st.marker_size * 1.3, pen=pg.mkPen(st.foreground, width=1.5),
@@ -690,6 +712,8 @@ class TransformerPanel(Panel):
             self.warm_plot.addItem(item, ignoreBounds=True)
         for plot in (self.grad_plot, self.warm_plot):
             plot.getAxis("left").setWidth(int(st.point_size * 5))
+        right.layout.setRowStretchFactor(0, 5)
+        right.layout.setRowStretchFactor(2, 4)
         ci.layout.setColumnStretchFactor(0, 5)
         ci.layout.setColumnStretchFactor(1, 4)
         self._grad_pens: tuple | None = None
@@ -712,8 +736,10 @@ class TransformerPanel(Panel):
         self.weights_bar = pg.ColorBarItem(colorMap=self.sequential, interactive=False, width=12, values=(0, 1))
         self.weights_bar.axis.setTextPen(pg.mkPen(st.foreground))
         bottom.addItem(self.weights_bar, row=0, col=len(KINDS))
-        for plot in (self.dot_plot, self.add_plot, *self.mask_plots.values()):
-            plot.setAspectLocked(True)
+        for layout, count in ((top, 2), (bottom, len(KINDS))):
+            for col in range(count):
+                layout.layout.setColumnStretchFactor(col, 1)
+        self._kinds_ticks: list | None = None
 
     def _build_decoding(self, ci) -> None:
         st = self.style_
@@ -777,13 +803,19 @@ class TransformerPanel(Panel):
         self.set_values({"step": self.values["step"] + 1})
 
     def values_changed(self, names: list[str]) -> None:
+        """The controls of the page shown are enabled and their group open; the other pages' are
+        disabled (the decoding page also uses the block's FFN, norm placement and layers)."""
         view = self.values["view"]
+        own = PAGE_GROUPS[view]
         for name, control in self.controls.items():
             group = self.PARAMS[name].group
-            control.setEnabled(group in ("View", "Model") or group == {
-                "positions": "Positions", "rope": "RoPE and ALiBi", "block": "Block", "kinds": "Attention kinds",
-                "decoding": "Decoding"}[view] or (view == "decoding" and group == "Block" and name != "warmup"
-                                                  and name != "batch"))
+            control.setEnabled(group in ("View", "Model", own) or (
+                view == "decoding" and name in ("activation", "norm_first", "d_ff", "depth")))
+        if "view" in names:
+            for page, group in PAGE_GROUPS.items():
+                box = self.groups.get(group)
+                if box is not None and box.isExpanded() != (page == view):
+                    box.expand(animate=False) if page == view else box.collapse(animate=False)
 
     def retire(self) -> None:
         self.pause()
@@ -815,7 +847,7 @@ class TransformerPanel(Panel):
         v = self.values
         n, d = page.encoding.shape
         self.pe_map.show(page.encoding, (-1.0, 1.0))
-        pairs = sorted({int(i) for i in np.linspace(0, d // 2 - 1, min(4, d // 2))})
+        pairs = sorted({int(round(f * (d // 2 - 1))) for f in (0.1, 0.37, 0.63, 0.9)})  # inside: none clipped at an edge
         _set_ticks(self.pe_plot.getAxis("top"), [[(2 * i + 1, f"λ {page.wavelengths[i]:.3g}") for i in pairs], []])
         cut = page.learned_max < n
         for item in (self.learned_line, self.learned_shade, self.learned_text):
@@ -838,7 +870,7 @@ class TransformerPanel(Panel):
         self.status.setText(tr("Score of (content e + position p): four terms, mean |e·e| {cc:.2f}, |e·p| {cp:.2f}, "
                                "|p·e| {pc:.2f}, |p·p| {pp:.2f}").format(
             cc=share[0], cp=share[1], pc=share[2], pp=share[3]))
-        self.detail.setText(tr("Base {base:g}: wavelengths λ from {lo:.3g} to {hi:.4g} positions (top axis); "
+        self.detail.setText(tr("Base {base:g}: wavelengths λ from {lo:.3g} to {hi:.3g} positions (top axis); "
                                "PE(p)·PE(p + k) = Σ cos(k θᵢ) = {half} at k = 0, the same at every p").format(
             base=v["base"], half=d // 2, lo=page.wavelengths[0], hi=page.wavelengths[-1]))
 
@@ -854,7 +886,8 @@ class TransformerPanel(Panel):
             line.setData([0.0, after[0]], [0.0, after[1]])
             tip.setData([after[0]], [after[1]])
             label.setText(f"{key} @ {position}")
-            label.setPos(after[0] * 1.22, after[1] * 1.22)
+            length = max(float(np.hypot(*after)), 1e-12)
+            label.setPos(*(after * (1 + 0.3 * radius / length)))  # beyond the tip, whatever the arrow's length
         _set_range(self.arrow_plot, (-1.45 * radius, 1.45 * radius), (-1.45 * radius, 1.45 * radius))
         _set_title(self.arrow_plot, tr("Pair {i}: turns θ = {theta:.3g} rad per position").format(
             i=page.pair, theta=page.theta))
@@ -882,8 +915,8 @@ class TransformerPanel(Panel):
         self.status.setText(tr("q at position {m}, k at {n}: pair {i} of q is turned {a:.3g} rad more than k's; "
                                "q·k/√d = {score:.4f} for every shift").format(
             m=page.q_pos, n=page.k_pos, i=page.pair, a=angle, score=page.score))
-        self.detail.setText(tr("The map is constant along each diagonal m − n (largest spread along one: {spread:.1e}): "
-                               "RoPE's score depends on the offset only").format(spread=page.spread))
+        self.detail.setText(tr("Constant along each diagonal m − n (spread ≤ {spread:.1e}): the score depends on the "
+                               "offset only").format(spread=page.spread))
 
     def _diagram_rows(self, page: BlockPage) -> list[tuple[str, str]]:
         v, c = self.values, page.counts
@@ -897,7 +930,7 @@ class TransformerPanel(Panel):
         shape_of = lambda prefix: next(str(s) for n, s in shapes.items() if n.startswith(prefix))  # noqa: E731
         hidden = next(str(s) for s in shapes.values() if s[-1] == c.d_ff and len(s) == 3)
         attention = (tr("Attention, {kind}: {h} heads × d_k {dk}\nq {q}, k and v {k} each\n"
-                        "{kv} KV heads · {w} weights + {bias} biases").format(
+                        "KV heads: {kv} · {w} weights + {bias} biases").format(
             kind=kind, h=v["heads"], dk=c.d_k, kv=kv, q=shape_of("q ="), k=shape_of("k ="),
             w=_count(c.attention), bias=_count(c.attention_bias)), "attention")
         ffn = (tr("FFN {name}: {d} → {dff} → {d}\nhidden {hidden}\n{m} matrices · {w} weights + {bias} biases").format(
@@ -975,6 +1008,11 @@ class TransformerPanel(Panel):
             self.kinds_bar.setLevels((-bound, bound))
         for kind, heat in self.mask_maps.items():
             heat.show(np.where(page.masks[kind], page.weights[kind], np.nan), (0.0, 1.0))
+        tokens = page.dot.shape[0]
+        ticks = [[(i + 0.5, str(i)) for i in range(0, tokens, max(1, tokens // 8))], []]  # at cell centres
+        for plot in (self.dot_plot, self.add_plot, *self.mask_plots.values()):
+            for side in ("left", "bottom"):
+                _set_ticks(plot.getAxis(side), ticks)
         _set_title(self.mask_plots["prefix"], tr("Prefix LM: prefix of {p}").format(p=v["prefix"]))
         c = page.costs
         self.status.setText(tr("Per score: dot product {dot} multiply-adds, all scores one matrix product; additive "
@@ -1006,7 +1044,7 @@ class TransformerPanel(Panel):
             self.rows[key].setRect(QRectF(0, step - 1, step, 1))
         self.rows["cache"].setRect(QRectF(0, step - 1, 2 * layers, 1))
         _set_title(self.infer_plot, tr("Inference step {s}: one new row").format(s=step))
-        _set_title(self.cache_plot, tr("KV cache: {s} positions").format(s=step))
+        _set_title(self.cache_plot, tr("KV cache: {s} of {t} positions").format(s=step, t=t))
         cost = page.cost
         lengths = page.lengths.astype(float)
         self.cost_curves[True].setData(np.log10(lengths), np.log10(page.flops_with))
@@ -1016,7 +1054,7 @@ class TransformerPanel(Panel):
         _set_range(self.cost_plot, (0, math.log10(v["context"])), (math.floor(math.log10(page.flops_with[0])), math.ceil(top)),
                    padding=0.03)
         macs = int(page.trace.macs[step - 1])
-        self.status.setText(tr("Step {s} of {t}: one new query, {s} cached keys; decoded = parallel pass "
+        self.status.setText(tr("Step {s} of {t}: one new query, keys in the cache: {s}; decoded = parallel pass "
                                "(max |Δ| {err:.1e}); {macs} multiply-adds").format(s=step, t=t, err=float(page.error[:step].max()), macs=_count(macs)))
         fmt = CACHE_FORMATS[v["cache_format"]]
         self.detail.setText(tr("{l} layers, d {d}, {h} heads, {kv} KV heads, token {n}: {with_} with the cache, {without} "

@@ -36,12 +36,12 @@ bytes for large ones) and returned read-only.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import weakref
-from dataclasses import dataclass, field
-import functools
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Mapping, Sequence
 
@@ -111,7 +111,7 @@ MAX_MASK_POSITIONS = 4096  # a (T, T) mask
 MAX_DENSE_D_MODEL = 2048  # a (d, d) rotation matrix
 MAX_BASE = 1e12
 MAX_ALIBI_CELLS = 1 << 23  # n_heads * T * T of one bias tensor: 64 MiB of float64
-MAX_STORED_VALUES = 1 << 26  # activations gradient_norms keeps for its backward pass: 512 MiB
+MAX_STORED_VALUES = 1 << 26  # values gradient_norms keeps for its backward pass: 512 MiB
 _SQRT1_2 = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # Seed streams: every random tensor is np.random.default_rng([seed, stream, index, tag]).
@@ -626,17 +626,16 @@ class BlockWeights:
                 raise ValueError(f"{name}: missing (shape {shape}) for activation {activation}")
             object.__setattr__(self, name, _shaped(name, value, shape))
         # one copy each, the fields views of it: q, k, v (and gate, up) in one matrix product
-        w_qkv, b_qkv = np.concatenate([self.w_q, self.w_k, self.w_v]), np.concatenate([self.b_q, self.b_k, self.b_v])
-        w_in = np.concatenate([self.w_gate, self.w_up]) if gated else self.w_up.copy()
-        object.__setattr__(self, "_w_qkv", w_qkv)
-        object.__setattr__(self, "_b_qkv", b_qkv)
-        object.__setattr__(self, "_w_in", w_in)
-        for name, fused, lo, hi in (("w_q", w_qkv, 0, d), ("w_k", w_qkv, d, d + kv), ("w_v", w_qkv, d + kv, d + 2 * kv),
-                                    ("b_q", b_qkv, 0, d), ("b_k", b_qkv, d, d + kv), ("b_v", b_qkv, d + kv, d + 2 * kv),
-                                    ("w_gate", w_in, 0, d_ff), ("w_up", w_in, d_ff if gated else 0, 2 * d_ff if gated else d_ff)):
-            if name != "w_gate" or gated:
-                object.__setattr__(self, name, fused[lo:hi])
-        for name in ("w_o", "b_o", "w_down", "b_down", *_NORM_FIELDS, "b_up"):
+        w_qkv = np.concatenate([self.w_q, self.w_k, self.w_v])
+        b_qkv = np.concatenate([self.b_q, self.b_k, self.b_v])
+        w_in = np.concatenate([self.w_gate, self.w_up] if gated else [self.w_up])
+        views = {"_w_qkv": w_qkv, "_b_qkv": b_qkv, "_w_in": w_in,
+                 "w_q": w_qkv[:d], "w_k": w_qkv[d:d + kv], "w_v": w_qkv[d + kv:],
+                 "b_q": b_qkv[:d], "b_k": b_qkv[d:d + kv], "b_v": b_qkv[d + kv:],
+                 "w_up": w_in[w_in.shape[0] - d_ff:], "w_gate": w_in[:d_ff] if gated else None}
+        for name, value in views.items():
+            object.__setattr__(self, name, value)
+        for name in ("w_o", "b_o", "w_down", "b_down", "b_up", *_NORM_FIELDS):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, np.array(value))  # its own copy
@@ -988,10 +987,11 @@ def _horner(coefficients: tuple[float, ...], t: np.ndarray, out: np.ndarray) -> 
 
 
 def _normal_cdf(x: np.ndarray, out: np.ndarray, work=_FRESH) -> np.ndarray:
-    """Phi(x) = (1 + erf(x / sqrt 2)) / 2 elementwise into out, to about 1e-16 absolute (what GELU
-    needs; not relative in the far left tail). Both of Cody's main pieces are evaluated on every
-    element, in place (faster than gathering each piece's elements); the tail beyond |x| = 4 sqrt 2
-    is gathered."""
+    """Phi(x) = erfc(-x / sqrt 2) / 2 elementwise into out, to a few ulp, also relative in the left
+    tail (Phi = erfc(|x| / sqrt 2) / 2 is formed without cancellation; there the relative error
+    grows as x^2 eps, as the rounding of x / sqrt 2 alone makes it). Both of Cody's main pieces are
+    evaluated on every element and blended arithmetically, in place (faster than gathering each
+    piece's elements or masked copies); the tail beyond |x| = 4 sqrt 2 is gathered."""
     y, a, b, small, d = (work.temp(f"cdf{i}", x.shape) for i in range(5))
     np.abs(x, out=y)
     y *= _SQRT1_2
@@ -999,25 +999,30 @@ def _normal_cdf(x: np.ndarray, out: np.ndarray, work=_FRESH) -> np.ndarray:
     np.multiply(a, a, out=b)
     _horner(_ERF_P, b, small)
     small /= _horner(_ERF_Q, b, d)
-    small *= a                                   # erf(y) for y <= 0.46875
-    np.clip(y, _ERF_SMALL, _ERF_LARGE, out=a)
+    small *= a
+    np.subtract(1.0, small, out=small)           # erfc(y) for y <= 0.46875
+    np.minimum(y, _ERF_LARGE, out=a)
+    np.maximum(a, _ERF_SMALL, out=a)
     np.multiply(a, a, out=b)
     b *= -1.0
     np.exp(b, out=b)
     _horner(_ERFC_P, a, out)
     out /= _horner(_ERFC_Q, a, d)
     out *= b                                     # erfc(y) for 0.46875 < y <= 4
-    np.subtract(1.0, out, out=out)
-    np.copyto(out, small, where=y <= _ERF_SMALL)
+    small -= out
+    small *= y <= _ERF_SMALL
+    out += small                                 # erfc(y) for y <= 4
     far = np.flatnonzero(y > _ERF_LARGE)
     if far.size:
         yf = np.minimum(y.ravel()[far], 30.0)  # erfc(30) is below the smallest double
         s = 1.0 / (yf * yf)
         ratio = _horner(_ERFC_TAIL_P, s, np.empty_like(s)) / _horner(_ERFC_TAIL_Q, s, np.empty_like(s))
-        out.ravel()[far] = 1.0 - np.exp(-yf * yf) / yf * (1.0 / math.sqrt(math.pi) - s * ratio)
-    np.copysign(out, x, out=out)
-    out *= 0.5
-    out += 0.5
+        out.ravel()[far] = np.exp(-yf * yf) / yf * (1.0 / math.sqrt(math.pi) - s * ratio)
+    out *= 0.5                                   # Phi(-|x|)
+    np.multiply(out, -2.0, out=b)
+    b += 1.0
+    b *= ~np.signbit(x)
+    out += b                                     # x >= +0: 1 - Phi(-|x|) = Phi(|x|); else Phi(x) exactly
     return out
 
 
@@ -1284,7 +1289,8 @@ class BlockTrace:
     ffn_output: np.ndarray
 
 
-def block_trace(x: np.ndarray, weights: BlockWeights, *, norm_first: bool, mask: np.ndarray | None = None) -> BlockTrace:
+def block_trace(x: np.ndarray, weights: BlockWeights, *, norm_first: bool,
+                mask: np.ndarray | None = None) -> BlockTrace:
     """:func:`block` with its intermediate tensors, for drawing."""
     w = _weights(weights)
     x = _tokens("x", x, w.d_model)
@@ -1346,15 +1352,20 @@ def gradient_norms(depth: int, d_model: int, n_heads: int, d_ff: int | None = No
                    n_kv_heads: int | None = None, final_norm: bool | None = None) -> GradientNorms:
     """Per-layer gradient norms of a stack of ``depth`` blocks (1 .. 48) at initialisation.
 
-    Block l has the weights ``init_block(..., seed)`` would draw for layer l (stream
-    ``[seed, 0, l, tag]``; layer 0 is init_block's); inputs x ~ N(0, 1) (B, T, d); upstream
-    gradient ~ N(0, 1) (B, T, d); no mask. final_norm None means: a final LayerNorm for pre-norm
+    Block l's weights are drawn as :func:`init_block` draws them, from the streams
+    ``[seed, 0, l, tag]`` (layer 0 is ``init_block(..., seed=seed)``; a layer's weights do not
+    depend on the depth); inputs x ~ N(0, 1) (B, T, d); upstream gradient ~ N(0, 1) (B, T, d); no
+    mask. final_norm None means: a final LayerNorm for pre-norm
     stacks (GPT-2, Xiong et al. 2020: without it the pre-norm output is the un-normalised
     residual stream), none for post-norm (whose last block already ends with a norm). torch's
     ``nn.TransformerEncoder`` adds one only when given ``norm=``. Forward and backward are done
     here by hand (numpy) and equal torch autograd through a stack of ``nn.TransformerEncoderLayer``
     loaded from the result's ``weights`` (for relu and gelu; any block in a functional torch
     rebuild). Cached; the arrays are read-only. :func:`gradient_norms_for` takes given weights.
+
+    Refused (ValueError naming ``batch``) when the stack would keep more than MAX_STORED_VALUES
+    values for its backward pass: about depth * (B T (9 d + c d_ff) + B h T^2), c = 1 for relu,
+    3 for gelu, 5 for the gated FFNs.
     """
     depth = checks.integer("depth", depth, 1, MAX_DEPTH)
     d = checks.integer("d_model", d_model, 1, MAX_D_MODEL)
@@ -1366,11 +1377,18 @@ def gradient_norms(depth: int, d_model: int, n_heads: int, d_ff: int | None = No
     b = checks.integer("batch", batch, 1)
     seed = checks.integer("seed", seed, 0)
     final = norm_first if final_norm is None else checks.flag("final_norm", final_norm)
-    stored = depth * b * t * (8 * d + 3 * d_ff + 2 * h * t)
+    stored = depth * _kept_per_layer(b, t, d, h, g, d_ff, activation)
     if stored > MAX_STORED_VALUES:
-        raise ValueError(f"batch: depth * batch * seq_len * (8 d_model + 3 d_ff + 2 n_heads seq_len) must be at "
-                         f"most {MAX_STORED_VALUES}, got {stored}; use a smaller batch or seq_len")
+        raise ValueError(f"batch: the {depth} layers would keep {stored} values for the backward pass, more than "
+                         f"{MAX_STORED_VALUES}; use a smaller batch, seq_len, d_model, d_ff or depth")
     return _gradient_norms(depth, d, h, g, d_ff, activation, norm_first, t, b, seed, final)
+
+
+def _kept_per_layer(b: int, t: int, d: int, h: int, g: int, d_ff: int, activation: str) -> int:
+    """Values one block keeps for its backward pass (see _block_forward), batch b of t tokens."""
+    n, kv = b * t, g * (d // h)
+    ffn = {"relu": 1, "gelu": 3}.get(activation, 5) * d_ff
+    return n * (4 * d + d + 2 * kv + (d if g < h else 0) + d + ffn) + b * h * t * t
 
 
 @_bounded_cache(maxsize=8, max_bytes=96 * 2 ** 20)
@@ -1542,7 +1560,8 @@ def decode_steps(x: np.ndarray, blocks: Sequence[BlockWeights], *, norm_first: b
     return DecodeTrace(outputs, macs, keys, cache_values, cache)
 
 
-def decode(x: np.ndarray, blocks: Sequence[BlockWeights], *, norm_first: bool = False, cache: bool = True) -> np.ndarray:
+def decode(x: np.ndarray, blocks: Sequence[BlockWeights], *, norm_first: bool = False,
+           cache: bool = True) -> np.ndarray:
     """The outputs (B, T, d) of decoding x one token at a time, with a KV cache or recomputing the
     prefix (see :func:`decode_steps`); equal to :func:`causal_parallel` row by row."""
     return decode_steps(x, blocks, norm_first=norm_first, cache=cache).outputs
