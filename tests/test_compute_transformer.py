@@ -635,6 +635,24 @@ def test_threads_computing_at_once_get_the_serial_results():
         np.testing.assert_array_equal(results[i].stream_grad_norms, expected.stream_grad_norms)
 
 
+def test_gradient_checkpointing_gives_the_same_numbers(monkeypatch):
+    blocks = [perturbed(init_block(16, 4, 24, activation=a, n_kv_heads=g, seed=s), seed=s)
+              for s, (a, g) in enumerate([("gelu", 4), ("swiglu", 2), ("relu", 1)])]
+    x, upstream = tokens(2, 5, 16, seed=3), tokens(2, 5, 16, seed=4)
+    for norm_first in (False, True):
+        kept = gradient_norms_for(x, blocks, upstream, norm_first=norm_first)
+        monkeypatch.setattr(tr, "_ARENA_MAX_BYTES", 4096)  # nothing fits: checkpointing
+        again = gradient_norms_for(x, blocks, upstream, norm_first=norm_first)
+        monkeypatch.undo()
+        for name in ("weight_grad_norms", "attention_grad_norms", "ffn_grad_norms", "norm_grad_norms",
+                     "stream_grad_norms", "stream_norms"):
+            np.testing.assert_array_equal(getattr(again, name), getattr(kept, name))
+        assert again.loss == kept.loss
+    # the deepest, widest batch the panel offers at d_model 64 is accepted (checkpointed)
+    assert tr._stored_values([tr._kept_per_layer(32, 64, 64, 4, 4, 256, "gelu")] * 48, 32 * 64 * 64) \
+        <= tr.MAX_STORED_VALUES
+
+
 def test_caches_are_bounded_by_bytes():
     calls = []
 
@@ -688,6 +706,9 @@ def test_caches_are_bounded_by_bytes():
     (lambda: rotation_matrix(float("inf"), 16), "k:"),
     (lambda: score_costs(0, 8), "d_k:"),
     (lambda: dataclasses.replace(init_block(16, 4, 24), b_q=np.zeros(3)), "b_q:"),
+    (lambda: sinusoidal_encoding(65536, 8192), "n_positions:"),
+    (lambda: init_block(4096, 4), "d_model:"),
+    (lambda: gradient_norms(48, 512, 8, 2048, norm_first=True, seq_len=64, batch=32), "batch:"),
 ])
 def test_bad_input_is_refused_naming_the_parameter(call, message):
     with pytest.raises(ValueError) as error:

@@ -184,13 +184,12 @@ def _check(values: Mapping[str, Any]) -> list[str]:
             problems.append(tr("{name} ({name}): {n} is more than the {t} tokens").format(
                 name=name, n=values[name], t=values["tokens"]))
     if not problems:
-        d_ff = tf.default_d_ff(d, values["activation"]) if not values["d_ff"] else values["d_ff"]
-        t = values["tokens"]
-        kept = values["depth"] * values["batch"] * t * (8 * d + 3 * d_ff + 2 * heads * t)
+        kept = tf.gradient_values(values["depth"], d, heads, d_ff_of(values), seq_len=values["tokens"],
+                                  batch=values["batch"], activation=values["activation"], n_kv_heads=kv)
         if kept > tf.MAX_STORED_VALUES:
-            problems.append(tr("batch (batch): layers × batch × tokens × (8 d_model + 3 d_ff + 2 heads × tokens) = "
-                               "{kept:,} values kept for the gradients, at most {most:,}; lower batch, tokens or layers"
-                               ).format(kept=kept, most=tf.MAX_STORED_VALUES))
+            problems.append(tr("batch (batch): the gradients through depth would keep {kept:,} values, at most "
+                               "{most:,}; lower batch, tokens, d_model, FFN width or layers").format(
+                kept=kept, most=tf.MAX_STORED_VALUES))
     md, mh, mkv = values["model_d"], values["model_heads"], values["model_kv_heads"]
     if md % mh:
         problems.append(tr("model_heads (model_heads): {h} does not divide model_d = {d}").format(h=mh, d=md))

@@ -83,6 +83,7 @@ __all__ = [
     "feed_forward",
     "gradient_norms",
     "gradient_norms_for",
+    "gradient_values",
     "init_block",
     "inverse_frequencies",
     "offset_similarity",
@@ -104,14 +105,17 @@ GATED = ("swiglu", "geglu")
 ALIBI_FORMS = ("causal", "symmetric", "reference")
 LAYER_NORM_EPS = 1e-5
 MAX_DEPTH = 48
-MAX_D_MODEL = 8192
-MAX_D_FF = 65536
+MAX_D_MODEL = 8192  # encodings and frequencies
+MAX_BLOCK_D_MODEL = 2048  # blocks with weights (d_ff up to MAX_D_FF)
+MAX_D_FF = 16384
+MAX_FORMULA_SIZE = 1 << 20  # d_model, d_ff in closed forms (parameter counts, shapes, decoding cost)
 MAX_POSITIONS = 1 << 16
+MAX_TABLE_VALUES = 1 << 24  # values of one position table (encoding, offset similarity)
 MAX_MASK_POSITIONS = 4096  # a (T, T) mask
 MAX_DENSE_D_MODEL = 2048  # a (d, d) rotation matrix
 MAX_BASE = 1e12
 MAX_ALIBI_CELLS = 1 << 23  # n_heads * T * T of one bias tensor: 64 MiB of float64
-MAX_STORED_VALUES = 1 << 26  # values gradient_norms keeps for its backward pass: 512 MiB
+MAX_STORED_VALUES = 1 << 25  # values gradient_norms keeps for its backward pass: 256 MiB
 _SQRT1_2 = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # Seed streams: every random tensor is np.random.default_rng([seed, stream, index, tag]).
@@ -204,10 +208,10 @@ def _activation(value: object) -> str:
     return str(checks.choice("activation", value, ACTIVATIONS))
 
 
-def _d_ff(value: object, d_model: int, activation: str) -> int:
+def _d_ff(value: object, d_model: int, activation: str, hi: int = MAX_D_FF) -> int:
     if value is None:
-        return default_d_ff(d_model, activation)
-    return checks.integer("d_ff", value, 1, MAX_D_FF)
+        return _default_d_ff(d_model, activation)
+    return checks.integer("d_ff", value, 1, hi)
 
 
 def _array(name: str, value: object, ndim: int | None = None, min_ndim: int = 0) -> np.ndarray:
@@ -274,6 +278,8 @@ def sinusoidal_encoding(n_positions: int, d_model: int, base: float = 10000.0) -
     squared norm d/2. Cached, read-only."""
     n = checks.integer("n_positions", n_positions, 1, MAX_POSITIONS)
     d = _even_d_model(d_model, "sinusoidal encoding")
+    if n * d > MAX_TABLE_VALUES:
+        raise ValueError(f"n_positions: n_positions * d_model must be at most {MAX_TABLE_VALUES}, got {n} * {d}")
     return _sinusoid(n, d, _base(base))
 
 
@@ -300,6 +306,9 @@ def offset_similarity(d_model: int, max_offset: int, base: float = 10000.0, posi
     d = _even_d_model(d_model, "sinusoidal encoding")
     k = checks.integer("max_offset", max_offset, 0, MAX_POSITIONS)
     p = checks.integer("position", position, 0, MAX_POSITIONS)
+    if (2 * k + 1) * d > MAX_TABLE_VALUES:
+        raise ValueError(f"max_offset: (2 max_offset + 1) * d_model must be at most {MAX_TABLE_VALUES}, "
+                         f"got {2 * k + 1} * {d}")
     return _offset_similarity(d, k, _base(base), p)
 
 
@@ -412,7 +421,7 @@ def rope_scores(q: np.ndarray, k: np.ndarray, n_positions: int, base: float = 10
     diagonal (it depends on m - n only). Unscaled."""
     q = _array("q", q, ndim=1)
     k = _shaped("k", k, q.shape)
-    n = checks.integer("n_positions", n_positions, 1, MAX_POSITIONS)
+    n = checks.integer("n_positions", n_positions, 1, MAX_MASK_POSITIONS)
     rq = rope(np.broadcast_to(q, (n, q.shape[0])), None, base, layout)
     rk = rope(np.broadcast_to(k, (n, k.shape[0])), None, base, layout)
     return rq @ rk.T
@@ -545,10 +554,11 @@ def default_d_ff(d_model: int, activation: str = "relu") -> int:
     gated swiglu and geglu int(8 d / 3) rounded up to a multiple of 8, which keeps the parameter
     count of a 4 d ungated FFN (3 matrices of 8/3 d instead of 2 of 4 d; Shazeer 2020; Llama rounds
     to a multiple of 256: 11008 for d = 4096, here 10928). d = 64 gives 176."""
-    d = checks.integer("d_model", d_model, 1, MAX_D_MODEL)
-    if _activation(activation) in GATED:
-        return -(-(8 * d // 3) // 8) * 8
-    return 4 * d
+    return _default_d_ff(checks.integer("d_model", d_model, 1, MAX_FORMULA_SIZE), _activation(activation))
+
+
+def _default_d_ff(d: int, activation: str) -> int:
+    return -(-(8 * d // 3) // 8) * 8 if activation in GATED else 4 * d
 
 
 _ATTENTION_FIELDS = ("w_q", "w_k", "w_v", "b_q", "b_k", "b_v", "w_o", "b_o")
@@ -603,7 +613,7 @@ class BlockWeights:
     _w_in: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
-        d = checks.integer("d_model", self.d_model, 1, MAX_D_MODEL)
+        d = checks.integer("d_model", self.d_model, 1, MAX_BLOCK_D_MODEL)
         h, g = _heads(d, self.n_heads, self.n_kv_heads)
         activation = _activation(self.activation)
         d_ff = checks.integer("d_ff", self.d_ff, 1, MAX_D_FF)
@@ -734,7 +744,7 @@ def init_block(d_model: int, n_heads: int, d_ff: int | None = None, *, seed: int
     ``np.random.default_rng([seed, 0, 0, tag])`` (layer 0 of :func:`gradient_norms` with that seed).
     Cached; the arrays are read-only.
     """
-    d = checks.integer("d_model", d_model, 1, MAX_D_MODEL)
+    d = checks.integer("d_model", d_model, 1, MAX_BLOCK_D_MODEL)
     h, g = _heads(d, n_heads, n_kv_heads)
     activation = _activation(activation)
     return _init_block(d, h, g, _d_ff(d_ff, d, activation), activation, checks.integer("seed", seed, 0), 0)
@@ -788,10 +798,10 @@ class ParameterCounts:
 def parameter_counts(d_model: int, n_heads: int, d_ff: int | None = None, activation: str = "relu",
                      n_kv_heads: int | None = None) -> ParameterCounts:
     """Parameter counts of one block (see :class:`ParameterCounts`); d_ff None: :func:`default_d_ff`."""
-    d = checks.integer("d_model", d_model, 1, MAX_D_MODEL)
+    d = checks.integer("d_model", d_model, 1, MAX_FORMULA_SIZE)
     h, g = _heads(d, n_heads, n_kv_heads)
     activation = _activation(activation)
-    d_ff = _d_ff(d_ff, d, activation)
+    d_ff = _d_ff(d_ff, d, activation, MAX_FORMULA_SIZE)
     d_k = d // h
     attention = 2 * d * d + 2 * d * g * d_k
     attention_bias = 2 * d + 2 * g * d_k
@@ -808,10 +818,10 @@ def block_shapes(d_model: int, n_heads: int, d_ff: int | None = None, *, seq_len
                  norm_first: bool = False) -> list[tuple[str, tuple[int, ...]]]:
     """The tensors along one block, in order, for a diagram: [(name, shape)], B = batch,
     T = seq_len. Heads are shown as (B, heads, T, d_k)."""
-    d = checks.integer("d_model", d_model, 1, MAX_D_MODEL)
+    d = checks.integer("d_model", d_model, 1, MAX_FORMULA_SIZE)
     h, g = _heads(d, n_heads, n_kv_heads)
     activation = _activation(activation)
-    d_ff = _d_ff(d_ff, d, activation)
+    d_ff = _d_ff(d_ff, d, activation, MAX_FORMULA_SIZE)
     t = checks.integer("seq_len", seq_len, 1, MAX_POSITIONS)
     b = checks.integer("batch", batch, 1)
     norm_first = checks.flag("norm_first", norm_first)
@@ -851,8 +861,9 @@ class _Count:
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, count: _Count | None, out: np.ndarray | None = None) -> np.ndarray:
+    """a @ b, its multiply-adds added to ``count`` (operands with equal batch axes, or one 2-D)."""
     if count is not None:
-        batch = math.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+        batch = max(math.prod(a.shape[:-2]), math.prod(b.shape[:-2]))
         count.macs += batch * a.shape[-2] * a.shape[-1] * b.shape[-1]
     return np.matmul(a, b, out=out)
 
@@ -864,7 +875,7 @@ class _Arena:
     ``keep(shape)``: consecutive slices of one buffer, for what the backward pass reads; reset by
     :meth:`start`. What does not fit gets a new array, and the next pass starts with a buffer
     that fits (up to _ARENA_MAX_BYTES). ``temp(name, shape)``: scratch reused by name, within a
-    pass and between passes. One arena per thread (:func:`_arena`)."""
+    pass and between passes (each up to _TEMP_MAX_BYTES). One arena per thread (:func:`_arena`)."""
 
     def __init__(self):
         self.buffer = np.empty(0)
@@ -890,7 +901,7 @@ class _Arena:
         buffer = self.temps.get(name)
         if buffer is None or buffer.size < size:
             buffer = np.empty(size)
-            if size * 8 <= _ARENA_MAX_BYTES // 8:
+            if size * 8 <= _TEMP_MAX_BYTES:
                 self.temps[name] = buffer
         return buffer[:size].reshape(shape)
 
@@ -908,7 +919,8 @@ class _Fresh:
 
 
 _FRESH = _Fresh()
-_ARENA_MAX_BYTES = 64 * 2 ** 20
+_ARENA_MAX_BYTES = 64 * 2 ** 20  # kept between passes (per thread); more, and gradients are checkpointed
+_TEMP_MAX_BYTES = 16 * 2 ** 20  # per scratch buffer kept between passes
 _ARENAS = threading.local()  # one per thread: a thread's arena goes with it
 _ALL_ARENAS: weakref.WeakSet = weakref.WeakSet()
 
@@ -1363,12 +1375,14 @@ def gradient_norms(depth: int, d_model: int, n_heads: int, d_ff: int | None = No
     loaded from the result's ``weights`` (for relu and gelu; any block in a functional torch
     rebuild). Cached; the arrays are read-only. :func:`gradient_norms_for` takes given weights.
 
-    Refused (ValueError naming ``batch``) when the stack would keep more than MAX_STORED_VALUES
-    values for its backward pass: about depth * (B T (9 d + c d_ff) + B h T^2), c = 1 for relu,
-    3 for gelu, 5 for the gated FFNs.
+    Memory: each block keeps about K = B T (9 d + c d_ff) + B h T^2 values for the backward pass
+    (c = 1 for relu, 3 for gelu, 5 for the gated FFNs). Up to 64 MiB in all they are kept in
+    reused memory; beyond, only each block's input is kept and the block is run again before its
+    backward pass (gradient checkpointing, about 1/3 more time), depth * B T d + K values. More
+    than MAX_STORED_VALUES (2^25) is refused (ValueError naming ``batch``).
     """
     depth = checks.integer("depth", depth, 1, MAX_DEPTH)
-    d = checks.integer("d_model", d_model, 1, MAX_D_MODEL)
+    d = checks.integer("d_model", d_model, 1, MAX_BLOCK_D_MODEL)
     h, g = _heads(d, n_heads, n_kv_heads)
     activation = _activation(activation)
     d_ff = _d_ff(d_ff, d, activation)
@@ -1377,11 +1391,30 @@ def gradient_norms(depth: int, d_model: int, n_heads: int, d_ff: int | None = No
     b = checks.integer("batch", batch, 1)
     seed = checks.integer("seed", seed, 0)
     final = norm_first if final_norm is None else checks.flag("final_norm", final_norm)
-    stored = depth * _kept_per_layer(b, t, d, h, g, d_ff, activation)
+    stored = gradient_values(depth, d, h, d_ff, seq_len=t, batch=b, activation=activation, n_kv_heads=g)
     if stored > MAX_STORED_VALUES:
         raise ValueError(f"batch: the {depth} layers would keep {stored} values for the backward pass, more than "
                          f"{MAX_STORED_VALUES}; use a smaller batch, seq_len, d_model, d_ff or depth")
     return _gradient_norms(depth, d, h, g, d_ff, activation, norm_first, t, b, seed, final)
+
+
+def gradient_values(depth: int, d_model: int, n_heads: int, d_ff: int | None = None, *, seq_len: int, batch: int,
+                    activation: str = "relu", n_kv_heads: int | None = None) -> int:
+    """How many values :func:`gradient_norms` keeps for its backward pass with these sizes (it
+    refuses more than MAX_STORED_VALUES): a caller can check sizes before asking."""
+    d = checks.integer("d_model", d_model, 1, MAX_BLOCK_D_MODEL)
+    h, g = _heads(d, n_heads, n_kv_heads)
+    activation = _activation(activation)
+    b, t = checks.integer("batch", batch, 1), checks.integer("seq_len", seq_len, 1, MAX_POSITIONS)
+    kept = _kept_per_layer(b, t, d, h, g, _d_ff(d_ff, d, activation), activation)
+    return _stored_values([kept] * checks.integer("depth", depth, 1, MAX_DEPTH), b * t * d)
+
+
+def _stored_values(kept: list[int], stream: int) -> int:
+    """Values a pass keeps: every block's intermediates, or with checkpointing (see _backprop) every
+    block's input and one block's intermediates."""
+    total = sum(kept)
+    return total if total <= _ARENA_MAX_BYTES // 8 else len(kept) * stream + max(kept)
 
 
 def _kept_per_layer(b: int, t: int, d: int, h: int, g: int, d_ff: int, activation: str) -> int:
@@ -1410,22 +1443,38 @@ def gradient_norms_for(x: np.ndarray, blocks: Sequence[BlockWeights], upstream: 
     upstream = _shaped("upstream", upstream, x.shape)
     norm_first = checks.flag("norm_first", norm_first)
     final = norm_first if final_norm is None else checks.flag("final_norm", final_norm)
+    b, t, _ = x.shape
+    kept = [_kept_per_layer(b, t, w.d_model, w.n_heads, w.n_kv_heads, w.d_ff, w.activation) for w in blocks]
+    stored = _stored_values(kept, x.size)
+    if stored > MAX_STORED_VALUES:
+        raise ValueError(f"x: the {len(blocks)} blocks would keep {stored} values for the backward pass, more than "
+                         f"{MAX_STORED_VALUES}")
     return _backprop(blocks, _read_only(x.copy()), _read_only(upstream.copy()), norm_first, final)
 
 
 def _backprop(blocks: tuple[BlockWeights, ...], x: np.ndarray, upstream: np.ndarray, norm_first: bool,
               final: bool) -> GradientNorms:
-    """Forward through the stack keeping each block's intermediates, then backward by hand."""
+    """Forward through the stack keeping each block's intermediates, then backward by hand. When
+    they would not fit in the arena (_ARENA_MAX_BYTES), only each block's input is kept and the
+    block's forward pass is run again just before its backward pass (gradient checkpointing: one
+    more forward pass, memory for one block): the same operations, the same numbers."""
     b, t, d = x.shape
     depth = len(blocks)
+    checkpoint = sum(_kept_per_layer(b, t, w.d_model, w.n_heads, w.n_kv_heads, w.d_ff, w.activation)
+                     for w in blocks) > _ARENA_MAX_BYTES // 8
     stream = x.reshape(b * t, d)
     stream_norms = np.empty(depth + 1)
-    saved = []
+    saved, inputs = [], []
     arena = _arena()
     for layer, w in enumerate(blocks):
         stream_norms[layer] = math.sqrt(_sq(stream))
-        stream, s = _block_forward(stream, w, norm_first, b, None, work=arena)
-        saved.append(s[:4])
+        if checkpoint:
+            stream = np.array(stream)  # kept; the arena is reused by the next block
+            inputs.append(stream)
+            stream, _ = _block_forward(stream, w, norm_first, b, None, work=arena.start())
+        else:
+            stream, s = _block_forward(stream, w, norm_first, b, None, work=arena)
+            saved.append(s[:4])
     stream_norms[depth] = math.sqrt(_sq(stream))
     grad = upstream.reshape(b * t, d)
     out = stream
@@ -1437,7 +1486,12 @@ def _backprop(blocks: tuple[BlockWeights, ...], x: np.ndarray, upstream: np.ndar
     stream_grads = np.empty(depth + 1)
     stream_grads[depth] = math.sqrt(_sq(grad))
     for layer in range(depth - 1, -1, -1):
-        grad, *sq = _block_backward(grad, blocks[layer], norm_first, b, saved[layer], arena)
+        w = blocks[layer]
+        if checkpoint:
+            kept = _block_forward(inputs.pop(), w, norm_first, b, None, work=arena.start())[1][:4]
+        else:
+            kept = saved.pop()
+        grad, *sq = _block_backward(grad, w, norm_first, b, kept, arena)
         squares[:, layer] = sq
         stream_grads[layer] = math.sqrt(_sq(grad))
     norms = np.sqrt(squares)
@@ -1600,13 +1654,12 @@ def decode_cost(n_layers: int, d_model: int, n_heads: int, n_kv_heads: int | Non
     :class:`DecodeCost`). n_kv_heads None = n_heads; d_ff None = 4 d_model (relu/gelu) or
     :func:`default_d_ff` for gated activations; bytes_per_value e.g. 2 for FP16/BF16, 1 for FP8."""
     layers = checks.integer("n_layers", n_layers, 1, 100_000)
-    d = checks.integer("d_model", d_model, 1, 1 << 20)
+    d = checks.integer("d_model", d_model, 1, MAX_FORMULA_SIZE)
     h, g = _heads(d, n_heads, n_kv_heads)
     n = checks.integer("seq_len", seq_len, 1, 1 << 30)
     size = checks.number("bytes_per_value", bytes_per_value, 0.0, 1e6, lo_open=True)
     activation = _activation(activation)
-    width = (4 * d if activation not in GATED else -(-(8 * d // 3) // 8) * 8) if d_ff is None \
-        else checks.integer("d_ff", d_ff, 1, 1 << 24)
+    width = _d_ff(d_ff, d, activation, MAX_FORMULA_SIZE)
     d_k = d // h
     per_token = d * (d + 2 * g * d_k) + d * d + (3 if activation in GATED else 2) * d * width
     with_cache = layers * (per_token + 2 * n * d)
