@@ -842,6 +842,8 @@ class TransformerPanel(Panel):
         self.pages.setCurrentIndex(self.page_index[scene.view])
         getattr(self, f"_draw_{scene.view}")(scene.page)
 
+    _sim_x: tuple | None = None
+
     def _draw_positions(self, page: PositionsPage) -> None:
         v = self.values
         n, d = page.encoding.shape
@@ -859,7 +861,8 @@ class TransformerPanel(Panel):
             self.learned_text.setPos(d / 2, page.learned_max)
         self.sim_curve.setData(page.offsets.astype(float), page.similarity)
         k = float(page.offsets[-1])
-        _set_range(self.sim_plot, (-k, k), (-d / 2, d / 2), padding=0.02)  # the dot product's bounds: a still axis
+        self._sim_x = held_range(self._sim_x, (-k, k), fill=0.3)  # an axis that holds still while n grows a little
+        _set_range(self.sim_plot, self._sim_x, (-d / 2, d / 2), padding=0.02)  # y: the dot product's bounds
         bound = _nice_bound(np.concatenate([t.ravel() for t in page.terms]))
         for heat, term in zip(self.term_maps, page.terms):
             heat.show(term, (-bound, bound))
@@ -873,7 +876,25 @@ class TransformerPanel(Panel):
                                "PE(p)·PE(p + k) = Σ cos(k θᵢ) = {half} at k = 0, the same at every p").format(
             base=v["base"], half=d // 2, lo=page.wavelengths[0], hi=page.wavelengths[-1]))
 
+    _rope_keys: tuple = (None, None)
+
     def _draw_rope(self, page: RopePage) -> None:
+        v = self.values
+        rope_key = tuple(v[n] for n in ("d_model", "base", "layout", "rope_pair", "shift", "gap", "tokens", "seed"))
+        alibi_key = (v["alibi_heads"], v["tokens"])
+        if rope_key != self._rope_keys[0]:
+            self._draw_rope_pair(page)
+        if alibi_key != self._rope_keys[1]:
+            self._draw_alibi(page)
+        self._rope_keys = (rope_key, alibi_key)
+        angle = (page.q_pos - page.k_pos) * page.theta
+        self.status.setText(tr("q at position {m}, k at {n}: pair {i} of q is turned {a:.3g} rad more than k's; "
+                               "q·k/√d = {score:.4f} for every shift").format(
+            m=page.q_pos, n=page.k_pos, i=page.pair, a=angle, score=page.score))
+        self.detail.setText(tr("Constant along each diagonal m − n (spread ≤ {spread:.1e}): the score depends on the "
+                               "offset only").format(spread=page.spread))
+
+    def _draw_rope_pair(self, page: RopePage) -> None:
         v = self.values
         radius = max(float(np.hypot(*page.q_pair)), float(np.hypot(*page.k_pair)), 1e-9)
         angles = np.linspace(0, 2 * np.pi, 97)
@@ -884,7 +905,8 @@ class TransformerPanel(Panel):
             line0.setData([0.0, before[0]], [0.0, before[1]])
             line.setData([0.0, after[0]], [0.0, after[1]])
             tip.setData([after[0]], [after[1]])
-            label.setText(f"{key} @ {position}")
+            if label.toPlainText() != f"{key} @ {position}":
+                label.setText(f"{key} @ {position}")
             length = max(float(np.hypot(*after)), 1e-12)
             label.setPos(*(after * (1 + 0.3 * radius / length)))  # beyond the tip, whatever the arrow's length
         _set_range(self.arrow_plot, (-1.45 * radius, 1.45 * radius), (-1.45 * radius, 1.45 * radius))
@@ -900,6 +922,8 @@ class TransformerPanel(Panel):
         ticks = [[(i + 0.5, str(int(p))) for i, p in enumerate(page.positions) if i % max(1, tokens // 8) == 0], []]
         for side in ("left", "bottom"):
             _set_ticks(self.qk_plot.getAxis(side), ticks)
+
+    def _draw_alibi(self, page: RopePage) -> None:
         heads = len(page.slopes)
         shown = min(heads, MAX_ALIBI_TILES)
         span = float(np.abs(page.bias[np.isfinite(page.bias)]).max()) or 1.0
@@ -910,12 +934,6 @@ class TransformerPanel(Panel):
         more = tr(" (the first {n} drawn)").format(n=shown) if heads > shown else ""
         _set_title(self.alibi_plot, tr("ALiBi bias −m·(i − j), {h} heads{more}: bright 0, dark −{span:.3g}").format(
             h=heads, more=more, span=span))
-        angle = (page.q_pos - page.k_pos) * page.theta
-        self.status.setText(tr("q at position {m}, k at {n}: pair {i} of q is turned {a:.3g} rad more than k's; "
-                               "q·k/√d = {score:.4f} for every shift").format(
-            m=page.q_pos, n=page.k_pos, i=page.pair, a=angle, score=page.score))
-        self.detail.setText(tr("Constant along each diagonal m − n (spread ≤ {spread:.1e}): the score depends on the "
-                               "offset only").format(spread=page.spread))
 
     def _diagram_rows(self, page: BlockPage) -> list[tuple[str, str]]:
         v, c = self.values, page.counts
