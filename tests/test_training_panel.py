@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import math
 import warnings
 
 import numpy as np
@@ -216,3 +217,20 @@ def test_a_csv_file_trains_and_a_bad_one_is_refused_naming_file_and_line(qtbot, 
     assert panel.values == before and "bad.csv, line 3" in messages[-1] and "csv_file" in messages[-1]
     script = TrainingPanel.script({**panel.values, "epochs": 2})
     assert "torch" in script and "-4." in script  # the file's points are embedded
+
+
+def test_a_loss_of_zero_or_infinity_draws_as_a_floor_or_a_gap(qtbot, panel):
+    """Found by the soak: a run whose loss reached exactly 0 (saturated cross-entropy) crashed the
+    loss axis (log10(0) = -inf)."""
+    from dataclasses import replace
+    panel.step(epochs=3)
+    view = panel._view
+    h = view.history
+    losses = np.array([1.0, 0.0, np.inf, 0.5][:len(h.epochs)] + [0.5] * max(0, len(h.epochs) - 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        panel._draw_curves(replace(view, history=replace(h, train_loss=losses, minibatch_loss=losses)))
+    y = panel.train_curve.getData()[1]
+    assert y[1] == -30 and np.isnan(y[2])  # 0 at the floor, inf a gap
+    (x0, x1), (y0, y1) = panel._ranges["loss"]
+    assert all(map(math.isfinite, (x0, x1, y0, y1)))

@@ -180,3 +180,10 @@ def test_heads_follow_d_model_and_kv_heads_follow_heads():
         PARAMS.update(PARAMS.defaults(), {"heads": 8, "d_model": 36})
     values = PARAMS.update(PARAMS.defaults(), {"model_heads": 16, "model_kv_heads": 8})
     assert PARAMS.update(values, {"model_heads": 4})["model_kv_heads"] == 4
+
+
+def test_a_stack_too_large_to_compute_at_every_change_is_refused_on_its_pages_only():
+    wide = PARAMS.update(PARAMS.defaults(), {"d_model": 512})  # the positions page builds no stack: accepted
+    with pytest.raises(ParamError, match=r"depth \(depth\): 12 layers"):
+        PARAMS.update(wide, {"view": "block"})
+    assert PARAMS.update(wide, {"view": "block", "depth": 8})["depth"] == 8

@@ -321,6 +321,15 @@ def _diverging_lut(dark: bool) -> np.ndarray:
     return np.concatenate([rgb, np.full((256, 1), 255)], axis=1).astype(np.ubyte)
 
 
+LOSS_FLOOR = 1e-30  # a loss of exactly 0 (a perfect fit) is drawn here on the log axis
+
+
+def log_loss(loss: np.ndarray) -> np.ndarray:
+    """log10 of losses for the log axis: 0 drawn at LOSS_FLOOR, inf and NaN (a diverged epoch) NaN."""
+    finite = np.isfinite(loss)
+    return np.where(finite, np.log10(np.maximum(np.where(finite, loss, 1.0), LOSS_FLOOR)), np.nan)
+
+
 class TrainingPanel(Panel):
     NAME = "training"
     TITLE_EN = "Training"
@@ -823,10 +832,13 @@ class TrainingPanel(Panel):
     def _draw_curves(self, view) -> None:
         h = view.history
         if len(h.epochs):
-            self.train_curve.setData(h.epochs, np.log10(h.train_loss), skipFiniteCheck=True)
-            self.test_curve.setData(h.epochs, np.log10(h.test_loss), skipFiniteCheck=True)
-            self.batch_curve.setData(h.epochs, np.log10(h.minibatch_loss), skipFiniteCheck=True)
-            logs = np.log10(np.concatenate([h.train_loss, h.test_loss, h.minibatch_loss]))
+            curves = [(curve, log_loss(loss)) for curve, loss in ((self.train_curve, h.train_loss),
+                                                                  (self.test_curve, h.test_loss),
+                                                                  (self.batch_curve, h.minibatch_loss))]
+            for curve, logs in curves:  # a diverged run's inf / NaN epochs are gaps
+                curve.setData(h.epochs, logs, connect="finite", skipFiniteCheck=bool(np.isfinite(logs).all()))
+            logs = np.concatenate([logs for _, logs in curves])
+            logs = logs[np.isfinite(logs)] if np.isfinite(logs).any() else np.zeros(1)
             self._set_range(self.loss_plot, "loss", (0.0, max(float(h.epochs[-1]), 1.0)),
                             (math.floor(float(logs.min()) - 0.05), math.ceil(float(logs.max()) + 0.05)))
             layers = h.grad_norm.shape[1]

@@ -40,7 +40,8 @@ FFNS = {"relu": ("ReLU (original)", "ReLU（原版）"), "gelu": ("GELU (BERT, G
 CACHE_FORMATS = {"fp32": ("FP32 (4 bytes)", "FP32（4 字节）", 4), "fp16": ("FP16 / BF16 (2 bytes)", "FP16 / BF16（2 字节）", 2),
                  "fp8": ("FP8 (1 byte)", "FP8（1 字节）", 1)}
 MAX_ALIBI_TILES = 16
-WARMUP_STEPS = 100_000  # training steps the warm-up plot spans  # heads drawn in the ALiBi mosaic; the rest are counted
+WARMUP_STEPS = 100_000  # training steps the warm-up plot spans
+MAX_STACK_PARAMETERS = 1 << 25  # weights of the stack the block and decoding pages build (256 MB in float64)  # heads drawn in the ALiBi mosaic; the rest are counted
 
 
 def _choices(names: Mapping[str, tuple]) -> tuple[Choice, ...]:
@@ -183,10 +184,15 @@ def _check(values: Mapping[str, Any]) -> list[str]:
         if values[name] > values["tokens"]:
             problems.append(tr("{name} ({name}): {n} is more than the {t} tokens").format(
                 name=name, n=values[name], t=values["tokens"]))
-    if not problems:
+    if not problems and values["view"] in ("block", "decoding"):  # the pages that build a stack of blocks
         kept = tf.gradient_values(values["depth"], d, heads, d_ff_of(values), seq_len=values["tokens"],
                                   batch=values["batch"], activation=values["activation"], n_kv_heads=kv)
-        if kept > tf.MAX_STORED_VALUES:
+        weights = values["depth"] * tf.parameter_counts(d, heads, d_ff_of(values), values["activation"], kv).total
+        if weights > MAX_STACK_PARAMETERS:
+            problems.append(tr("depth (depth): {layers} layers of {per:,} parameters = {total:,}, at most {most:,} "
+                               "(a stack this panel computes at every change); lower layers, d_model or FFN width").format(
+                layers=values["depth"], per=weights // values["depth"], total=weights, most=MAX_STACK_PARAMETERS))
+        if kept > tf.MAX_STORED_VALUES and values["view"] == "block":
             problems.append(tr("batch (batch): the gradients through depth would keep {kept:,} values, at most "
                                "{most:,}; lower batch, tokens, d_model, FFN width or layers").format(
                 kept=kept, most=tf.MAX_STORED_VALUES))
@@ -349,8 +355,10 @@ def block_page(d_model: int, heads: int, kv_heads: int, d_ff: int | None, activa
     counts = tf.parameter_counts(d_model, heads, d_ff, activation, kv_heads)
     shapes = tuple(tf.block_shapes(d_model, heads, d_ff, seq_len=tokens, batch=batch, activation=activation,
                                    n_kv_heads=kv_heads, norm_first=norm_first))
-    grads = {first: tf.gradient_norms(depth, d_model, heads, d_ff, norm_first=first, seq_len=tokens, batch=batch,
-                                      seed=seed, activation=activation, n_kv_heads=kv_heads) for first in (False, True)}
+    grads = {first: replace(tf.gradient_norms(depth, d_model, heads, d_ff, norm_first=first, seq_len=tokens, batch=batch,
+                                              seed=seed, activation=activation, n_kv_heads=kv_heads),
+                            weights=(), inputs=None, upstream=None)  # the norms only: the weights stay in one cache
+             for first in (False, True)}
     shown = np.unique(np.append(np.geomspace(1, WARMUP_STEPS, 400).round().astype(np.int64), warmup))  # log axes; the peak
     return BlockPage(counts, shapes, counts.d_ff, grads, shown, tf.warmup_schedule(WARMUP_STEPS, d_model, warmup)[shown - 1])
 
