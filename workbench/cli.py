@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from workbench import __version__
+from workbench import __version__, one_blas_thread
 from workbench.i18n import LANGUAGES, set_language, system_language
 from workbench.cards import CardError
 from workbench.params import ParamError, brief
@@ -443,6 +443,7 @@ def hand_over_quickly() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    one_blas_thread()  # numpy is not imported yet
     keep_freed_memory()
     hand_over_quickly()
     try:

@@ -16,7 +16,11 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
+from workbench import one_blas_thread
+
+one_blas_thread()  # as the app: before numpy loads its BLAS
+
+import numpy as np  # noqa: E402
 
 from workbench.params import Param, ParamSet
 
