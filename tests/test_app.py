@@ -172,3 +172,35 @@ def test_app_icon_is_packaged_and_loads(qapp):
     icon = _app_icon()
     assert not icon.isNull()
     assert not icon.pixmap(32, 32).isNull()
+
+
+def test_titles_come_from_the_registry_as_the_classes_declare_them():
+    from workbench.registry import TITLES, panel_class
+    assert list(TITLES) == list(PANELS)
+    for name in PANELS:
+        cls = panel_class(name)
+        assert TITLES[name] == (cls.TITLE_EN, cls.TITLE_ZH)
+
+
+def test_only_the_panel_shown_is_imported_at_start(tmp_path):
+    """Start-up pays for the first panel only: the navigation and the View menu name the others
+    from the registry."""
+    import subprocess
+    import sys
+    script = """
+import sys
+from PySide6.QtWidgets import QApplication
+from widgets.style import Style
+from workbench.app import MainWindow
+app = QApplication([])
+window = MainWindow(Style(), "optimizers")
+window.show()
+app.processEvents()
+print(" ".join(sorted(m for m in sys.modules if m.startswith("widgets."))))
+"""
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "WORKBENCH_CONFIG_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = set(done.stdout.split())
+    assert "widgets.optimizers" in loaded
+    assert not loaded & {f"widgets.{name}" for name in PANELS if name != "optimizers"}, loaded

@@ -23,7 +23,7 @@ from workbench import __version__
 from workbench.export_data import save_data
 from workbench.i18n import LANGUAGES, language, set_language, tr
 from workbench.params import ParamError, brief
-from workbench.registry import PANELS, panel_class
+from workbench.registry import PANELS, panel_class, panel_title
 from workbench.scene import SceneError, read_scene, save_scene, write_atomic
 
 FONT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
@@ -115,7 +115,7 @@ class MainWindow(QMainWindow):
         self.nav.blockSignals(True)
         self.nav.clear()
         for index, name in enumerate(PANELS):
-            self.nav.addItem(f"{index + 1}  {panel_class(name).title()}")
+            self.nav.addItem(f"{index + 1}  {panel_title(name)}")
         self.nav.setFont(self.style_.font(1.1))
         self.nav.setFixedWidth(int(self.style_.point_size * 14))
         self.nav.setVisible(not self.style_.presentation)  # Ctrl+1..6 and View still switch panels
@@ -159,7 +159,7 @@ class MainWindow(QMainWindow):
 
         view = bar.addMenu(tr("&View"))
         for index, name in enumerate(PANELS):
-            self._action(view, panel_class(name).title(), lambda _=False, n=name: self.show_panel(n),
+            self._action(view, panel_title(name), lambda _=False, n=name: self.show_panel(n),
                          f"Ctrl+{index + 1}")
         view.addSeparator()
         self._action(view, tr("Questions…"), self.show_questions, "Ctrl+K")
