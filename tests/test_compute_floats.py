@@ -247,6 +247,12 @@ def test_random_values_match_torch(fmt):
 @given(x=st.floats(allow_nan=True, allow_infinity=True))
 def test_hypothesis_encode_matches_torch(fmt, x):
     expected = int(torch_cast_bits([x], fmt)[0])
+    if np.isnan(x) and decode(expected, fmt) != decode(expected, fmt):
+        # A NaN's payload is implementation-defined: torch's SIMD cast keeps its top bits (a float64 NaN
+        # 0x7ff9f8cf... became fp16 0x7e7e), its scalar cast returns the canonical 0x7e00. Same sign, a NaN.
+        got = encode(x, fmt, via_fp32=True)
+        assert np.isnan(decode(got, fmt)) and got >> (fmt.total_bits - 1) == expected >> (fmt.total_bits - 1)
+        return
     assert encode(x, fmt, via_fp32=True) == expected
     if np.isnan(x) or is_float32(np.array([x]))[0]:
         assert encode(x, fmt) == expected
