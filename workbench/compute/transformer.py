@@ -263,7 +263,7 @@ def wavelengths(d_model: int, base: float = 10000.0) -> np.ndarray:
     return _read_only(2.0 * math.pi / inverse_frequencies(d_model, base))
 
 
-@_bounded_cache(maxsize=16, max_bytes=32 * 2 ** 20)
+@_bounded_cache(maxsize=16, max_bytes=16 * 2 ** 20)
 def _sinusoid(n: int, d: int, base: float) -> np.ndarray:
     angles = np.arange(n, dtype=np.float64)[:, None] * _inverse_frequencies(d, base)
     out = np.empty((n, d))
@@ -332,7 +332,7 @@ def rotation_matrix(k: float, d_model: int, base: float = 10000.0) -> np.ndarray
     return _rotation_matrix(offset, _even_d_model(d_model, "sinusoidal encoding", hi=MAX_DENSE_D_MODEL), _base(base))
 
 
-@_bounded_cache(maxsize=16, max_bytes=32 * 2 ** 20)
+@_bounded_cache(maxsize=16, max_bytes=16 * 2 ** 20)
 def _rotation_matrix(k: float, d: int, base: float) -> np.ndarray:
     angle = k * _inverse_frequencies(d, base)
     c, s = np.cos(angle), np.sin(angle)
@@ -473,7 +473,7 @@ def alibi_bias(n_heads: int, n_positions: int, form: str = "causal") -> np.ndarr
     return _alibi_bias(h, n, form)
 
 
-@_bounded_cache(maxsize=16, max_bytes=32 * 2 ** 20)
+@_bounded_cache(maxsize=16, max_bytes=16 * 2 ** 20)
 def _alibi_bias(h: int, n: int, form: str) -> np.ndarray:
     i = np.arange(n)
     distance = (i[:, None] - i[None, :]).astype(np.float64)
@@ -750,7 +750,7 @@ def init_block(d_model: int, n_heads: int, d_ff: int | None = None, *, seed: int
     return _init_block(d, h, g, _d_ff(d_ff, d, activation), activation, checks.integer("seed", seed, 0), 0)
 
 
-@_bounded_cache(maxsize=256, max_bytes=96 * 2 ** 20)
+@_bounded_cache(maxsize=256, max_bytes=32 * 2 ** 20)
 def _init_block(d: int, h: int, g: int, d_ff: int, activation: str, seed: int, layer: int) -> BlockWeights:
     def uniform(tag: int, bound: float, shape: tuple[int, ...]) -> np.ndarray:
         return np.random.default_rng([seed, _WEIGHTS, layer, tag]).uniform(-bound, bound, shape)
@@ -919,7 +919,7 @@ class _Fresh:
 
 
 _FRESH = _Fresh()
-_ARENA_MAX_BYTES = 64 * 2 ** 20  # kept between passes (per thread); more, and gradients are checkpointed
+_ARENA_MAX_BYTES = 32 * 2 ** 20  # kept between passes (per thread); more, and gradients are checkpointed
 _TEMP_MAX_BYTES = 16 * 2 ** 20  # per scratch buffer kept between passes
 _ARENAS = threading.local()  # one per thread: a thread's arena goes with it
 _ALL_ARENAS: weakref.WeakSet = weakref.WeakSet()
@@ -1376,7 +1376,7 @@ def gradient_norms(depth: int, d_model: int, n_heads: int, d_ff: int | None = No
     rebuild). Cached; the arrays are read-only. :func:`gradient_norms_for` takes given weights.
 
     Memory: each block keeps about K = B T (9 d + c d_ff) + B h T^2 values for the backward pass
-    (c = 1 for relu, 3 for gelu, 5 for the gated FFNs). Up to 64 MiB in all they are kept in
+    (c = 1 for relu, 3 for gelu, 5 for the gated FFNs). Up to 32 MiB in all (_ARENA_MAX_BYTES) they are kept in
     reused memory; beyond, only each block's input is kept and the block is run again before its
     backward pass (gradient checkpointing, about 1/3 more time), depth * B T d + K values. More
     than MAX_STORED_VALUES (2^25) is refused (ValueError naming ``batch``).
@@ -1424,7 +1424,7 @@ def _kept_per_layer(b: int, t: int, d: int, h: int, g: int, d_ff: int, activatio
     return n * (4 * d + d + 2 * kv + (d if g < h else 0) + d + ffn) + b * h * t * t
 
 
-@_bounded_cache(maxsize=8, max_bytes=96 * 2 ** 20)
+@_bounded_cache(maxsize=8, max_bytes=32 * 2 ** 20)
 def _gradient_norms(depth: int, d: int, h: int, g: int, d_ff: int, activation: str, norm_first: bool,
                     t: int, b: int, seed: int, final: bool) -> GradientNorms:
     blocks = tuple(_init_block(d, h, g, d_ff, activation, seed, layer) for layer in range(depth))
@@ -1522,7 +1522,7 @@ def prefix_lm_mask(n_positions: int, prefix: int) -> np.ndarray:
     return _mask("prefix", n, checks.integer("prefix", prefix, 0, n))
 
 
-@_bounded_cache(maxsize=32, max_bytes=32 * 2 ** 20)
+@_bounded_cache(maxsize=32, max_bytes=8 * 2 ** 20)
 def _mask(kind: str, n: int, prefix: int) -> np.ndarray:
     if kind == "encoder":
         return _read_only(np.zeros((n, n), dtype=bool))
@@ -1680,7 +1680,7 @@ def warmup_schedule(steps: int, d_model: int, warmup_steps: int) -> np.ndarray:
                    checks.integer("warmup_steps", warmup_steps, 1, 10_000_000))
 
 
-@_bounded_cache(maxsize=16, max_bytes=32 * 2 ** 20)
+@_bounded_cache(maxsize=16, max_bytes=8 * 2 ** 20)
 def _warmup(steps: int, d: int, warmup: int) -> np.ndarray:
     s = np.arange(1, steps + 1, dtype=np.float64)
     return _read_only(d ** -0.5 * np.minimum(s ** -0.5, s * warmup ** -1.5))
