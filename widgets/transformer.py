@@ -616,7 +616,6 @@ class TransformerPanel(Panel):
         self.term_plots, self.term_maps = [], []
         for col, title in enumerate(TERMS):
             plot, heat = _heat(bottom, 0, col, st, title, self.diverging)
-            plot.setAspectLocked(True)
             plot.hideAxis("left")
             plot.hideAxis("bottom")
             self.term_plots.append(plot)
@@ -751,7 +750,7 @@ class TransformerPanel(Panel):
     def _build_decoding(self, ci) -> None:
         st = self.style_
         top = ci.addLayout(row=0, col=0)
-        self.train_plot, self.train_map = _heat(top, 0, 0, st, tr("Training: all rows at once"),
+        self.train_plot, self.train_map = _heat(top, 0, 0, st, tr("Training: all rows"),
                                                 self.sequential, tr("query (position)"), tr("key"))
         self.infer_plot, self.infer_map = _heat(top, 0, 1, st, " ", self.sequential, tr("query (position)"), tr("key"))
         self.cache_plot, self.cache_map = _heat(top, 0, 2, st, " ", pg.ColorMap([0, 1], [st.series[0], st.series[1]]),
@@ -1068,8 +1067,8 @@ class TransformerPanel(Panel):
         for key in ("train", "infer"):
             self.rows[key].setRect(QRectF(0, step - 1, step, 1))
         self.rows["cache"].setRect(QRectF(0, step - 1, 2 * layers, 1))
-        _set_title(self.infer_plot, tr("Inference step {s}: one new row").format(s=step))
-        _set_title(self.cache_plot, tr("KV cache: {s} of {t} positions").format(s=step, t=t))
+        _set_title(self.infer_plot, tr("Inference: step {s}").format(s=step))
+        _set_title(self.cache_plot, tr("KV cache: {s} of {t}").format(s=step, t=t))
         cost = page.cost
         lengths = page.lengths.astype(float)
         self.cost_curves[True].setData(np.log10(lengths), np.log10(page.flops_with))
