@@ -187,3 +187,25 @@ def test_a_stack_too_large_to_compute_at_every_change_is_refused_on_its_pages_on
     with pytest.raises(ParamError, match=r"depth \(depth\): 12 layers"):
         PARAMS.update(wide, {"view": "block"})
     assert PARAMS.update(wide, {"view": "block", "depth": 8})["depth"] == 8
+
+
+def test_export_and_data_from_the_command_line(tmp_path):
+    import json
+    import os
+    import shutil
+    import subprocess
+    out, data = tmp_path / "decoding.png", tmp_path / "decoding.json"
+    done = subprocess.run([shutil.which("workbench"), "export", "transformer", "-o", str(out), "--data", str(data),
+                           "--set", "view=block", "--set", "depth=3", "--lang", "zh_CN"],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 10_000
+    document = json.loads(data.read_text(encoding="utf-8"))
+    grads = document["result"]["page"]["grads"]
+    expected = tf.gradient_norms(3, 64, 4, None, norm_first=True, seq_len=16, batch=8, seed=0)
+    np.testing.assert_allclose(grads["pre_norm"]["weight_grad_norms"], expected.weight_grad_norms, rtol=1e-12)
+    assert data.stat().st_size < 200_000  # the norms, not the weights they came from
+    refused = subprocess.run([shutil.which("workbench"), "export", "transformer", "-o", str(out), "--set", "heads=5"],
+                             capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert refused.returncode == 2 and "heads" in refused.stderr
