@@ -53,7 +53,7 @@ def test_export_svg_in_chinese(tmp_path):
     (["export", "optimizers", "-o", "x.png", "--set", "steps=99999"], "steps"),
     (["export", "optimizers", "-o", "x.png", "--set", "bogus=1"], "bogus: unknown parameter"),
     (["export", "optimizers", "-o", "x.png", "--set", "start_x=90"], "outside the surface's window"),
-    (["export", "optimizers", "-o", "x.gif"], ".png or .svg"),
+    (["export", "optimizers", "-o", "x.gif"], ".png, .svg or .pdf"),
     (["export", "optimizers", "-o", "x.png", "--scale", "5"], "--scale"),
     (["export", "optimizers", "-o", "/nonexistent-dir/x.png"], "cannot write"),
     (["export", "optimizers", "-o", "x.png", "--scene", "/nonexistent.json"], "cannot read scene"),

@@ -123,6 +123,43 @@ def test_topic_note_has_every_card_and_its_figures(tmp_path):
     assert all((tmp_path / link).is_file() and (tmp_path / link).stat().st_size > 10_000 for link in links)
 
 
+def test_topic_note_folder_is_remembered_and_offered_to_open(qtbot, tmp_path, window, store, monkeypatch):
+    import workbench.app as app_module
+    from PySide6.QtCore import QUrl
+    from PySide6.QtWidgets import QFileDialog
+
+    topic = next(t for t in TOPICS if t.id == "loss_functions")  # one card: quick
+    asked, opened = [], []
+    first, second = tmp_path / "notes", tmp_path / "more notes"
+    first.mkdir()
+    second.mkdir()
+    chosen = iter([str(first), str(second)])
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        staticmethod(lambda parent, caption, start="": asked.append(start) or next(chosen)))
+    monkeypatch.setattr(app_module, "QDesktopServices", type("Desktop", (), {"openUrl": staticmethod(opened.append)}))
+    window.export_topic_note_dialog(topic)
+    assert asked == [""]  # nothing remembered yet
+    assert any(first.glob("*.md"))
+    assert store.value("note_folder") == str(first)
+    bar = window.statusBar()
+    assert bar.currentMessage().startswith("Exported ")
+    link = window.folder_link
+    qtbot.waitUntil(link.isVisible)  # beside the message (the status bar shows on the next pass of the event loop)
+    assert "Open folder" in link.text()
+    assert QUrl.fromLocalFile(str(first)).toString() in link.text()
+    link.linkActivated.emit(QUrl.fromLocalFile(str(first)).toString())  # a click on the link
+    assert opened == [QUrl.fromLocalFile(str(first))]
+    window.show_message("something else")
+    assert link.isHidden()  # the link goes with its message
+    window.export_topic_note_dialog(topic)
+    assert asked == ["", str(first)]  # the dialog starts where the last note went
+    assert store.value("note_folder") == str(second) and link.isVisible()
+    again = MainWindow(Style(), "optimizers", store=store)  # a new session starts there too
+    qtbot.addWidget(again)
+    assert again.note_folder() == str(second)
+    again.panel.retire()
+
+
 def run(*args, timeout=180):
     return subprocess.run([WORKBENCH, *args], capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
 

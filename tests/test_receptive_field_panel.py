@@ -201,3 +201,46 @@ def test_an_effective_field_too_large_to_trace_is_a_note_not_an_error(qtbot, pan
     assert panel.set_values({"input_size": 64, "unit_x": 32, "unit_y": 32})
     wait_erf(qtbot, panel)
     assert "not shown" not in panel.unit_label.text() and panel.erf_image.image is not None
+
+
+# ---- the backend's refusals in the interface language ------------------------------------------------
+def test_every_backend_refusal_has_a_template_and_the_english_ones_are_the_backends():
+    from widgets.receptive_field import error_templates
+
+    assert error_templates() == dict(rf.ERRORS)  # English: word for word; a new reason needs its template here
+
+
+def test_a_bad_layer_field_in_chinese_is_said_in_chinese_naming_the_field(qtbot, open_panel):
+    from workbench.i18n import set_language
+
+    set_language("zh_CN")
+    panel = open_panel(ReceptiveFieldPanel, 1500, 950)
+    messages = []
+    panel.message.connect(lambda text, is_error: is_error and messages.append(text))
+    before = dict(panel.values)
+    panel.table.item(0, 3).setText("0")  # stride 0
+    assert panel.values == before and cell(panel, 0, 3) == "1"
+    note = panel.table_note.text()
+    assert "第 1 层（conv1_1）" in note and "步长" in note and "必须是 ≥ 1 的整数" in note, note
+    assert "must" not in note and "stride" not in note
+    assert messages and messages[-1] == note
+    panel.table.item(2, 4).setText("2")  # pool1 (2x2): padding 2 > 1
+    assert "第 3 层（pool1）" in panel.table_note.text() and "填充 2 超过了核大小 2 的一半" in panel.table_note.text()
+    with pytest.raises(ParamError) as refused:  # typed text (a scene, --set): the declaration's message, in Chinese
+        PARAMS.resolve({**PARAMS.defaults(), "layers": "conv k=3 g=0"})
+    assert "第 1 层（conv）：分组数 必须是 ≥ 1 的整数" in str(refused.value), str(refused.value)
+    with pytest.raises(ParamError) as refused:  # fits the declaration, not the input size
+        PARAMS.resolve({**PARAMS.defaults(), "layers": "conv k=3; conv k=9", "input_size": 8, "layer": 1})
+    assert "第 2 层（conv）：核大小 9 大于填充后的输入 6" in str(refused.value), str(refused.value)
+
+
+def test_backend_refusals_carry_their_reason_and_fields():
+    with pytest.raises(rf.ReceptiveFieldError) as refused:
+        rf.receptive_field([rf.Layer("conv", 3, stride=0, name="c1")])
+    error = refused.value
+    assert error.reason == "integer_at_least"
+    assert error.fields == {"layer": 1, "name": "c1", "field": "stride", "low": 1, "value": 0}
+    assert str(error) == "layer 1 (c1): stride must be an integer >= 1, got 0"
+    with pytest.raises(rf.ReceptiveFieldError, match=r"layer 1 \(conv\): unknown key 'q'") as refused:
+        rf.parse_layers("conv k=3 q=1")
+    assert refused.value.reason == "unknown_key" and refused.value.fields["key"] == "q"

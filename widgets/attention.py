@@ -18,7 +18,7 @@ from widgets.controls import OneLine
 from widgets.items import CellImage, DecadeAxis, PixelCurve, held_range, never_widens
 from widgets.panel import Panel
 from workbench.compute import attention as att
-from workbench.i18n import tr
+from workbench.i18n import ntr, tr
 from workbench.params import Choice, Param, ParamSet, Preset
 
 MASKS = {"none": ("No mask", "不加掩码"), "padding": ("Padding (key [PAD] hidden)", "填充掩码（遮住 [PAD] 键）"),
@@ -161,6 +161,14 @@ def _follow(values: Mapping[str, Any], changes: Mapping[str, Any]) -> dict:
     return follow
 
 
+def _queries(n: int) -> str:
+    return ntr("{n} query", "{n} queries", n).format(n=n)
+
+
+def _keys(n: int) -> str:
+    return ntr("{n} key", "{n} keys", n).format(n=n)
+
+
 def _check(values: Mapping[str, Any]) -> list[str]:
     problems = []
     d_model, heads = values["d_model"], values["heads"]
@@ -169,13 +177,14 @@ def _check(values: Mapping[str, Any]) -> list[str]:
         problems.append(tr("heads (heads): {heads} does not divide d_model = {d_model}; allowed: {divisors}").format(
             heads=heads, d_model=d_model, divisors=divisors))
     if values["head"] > heads:
-        problems.append(tr("head (head): {head} is more than the {heads} heads").format(head=values["head"], heads=heads))
+        problems.append(ntr("head (head): {head} is more than the {heads} head", "head (head): {head} is more than the {heads} heads",
+                            heads).format(head=values["head"], heads=heads))
     if values["mask"] == "custom":
         shape = shape_of(values)
         got = parse_mask(values["custom_mask"]).shape
         if got != shape:
-            problems.append(tr("custom_mask (custom_mask): {rows} x {cols} cells, but there are {n_q} queries and "
-                               "{n_k} keys").format(rows=got[0], cols=got[1], n_q=shape[0], n_k=shape[1]))
+            problems.append(tr("custom_mask (custom_mask): {rows} x {cols} cells, but the attention has {queries} and "
+                               "{keys}").format(rows=got[0], cols=got[1], queries=_queries(shape[0]), keys=_keys(shape[1])))
     return problems
 
 
@@ -345,6 +354,15 @@ class TokenAxis(pg.AxisItem):
         look = (self.style["tickFont"].key(), self.textPen().color().rgba(), p.device().devicePixelRatioF())
         for index in range(0, len(self.tokens), every):
             text, at = short(self.tokens[index]), positions[index]
+            if self.upright and self._exportOpts is not False:  # SVG / PDF: the text, not a picture of it
+                label = self._static_label(text, look[0])  # laid out as the level labels are
+                width, height = math.ceil(self._width(text)) + 2, math.ceil(self._metrics.height())
+                p.save()  # placed as _upright_label's image is: right-aligned, then turned
+                p.translate(at - height / 2, edge + 6 + width)
+                p.rotate(-90)
+                p.drawStaticText(QPointF(width - label.size().width(), (height - label.size().height()) / 2), label)
+                p.restore()
+                continue
             if self.upright:  # reads upwards, ending at the axis
                 image = self._upright_label(text, look)
                 p.drawImage(QPointF(at - image.deviceIndependentSize().width() / 2, edge + 6), image)
@@ -778,8 +796,8 @@ class AttentionPanel(Panel):
         temp = "" if v["temperature"] == 1 else " / T"  # T's value is on its control: a drag of T re-lays out nothing
         pads = sum(t == att.PAD for t in scene.keys)
         text = (f"softmax(Q·Kᵀ {scale}{temp}) · V    d_model {v['d_model']} = {heads} × d_k {d_k}    "
-                + tr("{n_q} queries × {n_k} keys ({pads} [PAD])").format(n_q=len(scene.queries), n_k=len(scene.keys),
-                                                                          pads=pads))
+                + tr("{queries} × {keys} ({pads} [PAD])").format(queries=_queries(len(scene.queries)),
+                                                                 keys=_keys(len(scene.keys)), pads=pads))
         if self.formula.text() != text:
             self.formula.setText(text)
         rows = scene.result.fully_masked_rows

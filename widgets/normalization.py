@@ -20,7 +20,7 @@ from widgets.cube import CubePicture, CubeView
 from widgets.items import PixelCurve, held_range, never_widens
 from widgets.panel import Panel
 from workbench.compute import normalization as nz
-from workbench.i18n import pick, tr
+from workbench.i18n import ntr, pick, tr
 from workbench.params import Choice, Param, ParamSet, Preset
 
 METHODS = {"batch": ("BatchNorm", "批归一化 BatchNorm"), "layer": ("LayerNorm", "层归一化 LayerNorm"),
@@ -145,8 +145,8 @@ def _check(values: Mapping[str, Any]) -> list[str]:
     problems = []
     c, g = values["channels"], values["groups"]
     if c % g:
-        problems.append(tr("Groups G (groups): {g} does not divide the {c} channels; divisors: {d}").format(
-            g=g, c=c, d=", ".join(map(str, divisors(c)))))
+        problems.append(tr("Groups G (groups): {g} does not divide the {channels}; divisors: {d}").format(
+            g=g, channels=ntr("{n} channel", "{n} channels", c).format(n=c), d=", ".join(map(str, divisors(c)))))
     lengths = parse_lengths(values["lengths"])
     if max(lengths) > values["tokens"]:
         problems.append(tr("Sentence lengths (lengths): {n} tokens do not fit the padded length T = {t}").format(
@@ -578,14 +578,15 @@ class NormalizationPanel(Panel):
                  f"n = {n}, c = {c}, h = {s // v['width']}, w = {s % v['width']}")
         x, y = scene.x[scene.cell], scene.y[scene.cell]
         count = int(scene.norm.count)
+        cells = ntr("{n} cell", "{n} cells", count).format(n=count)
         mean, var = scene.mean[k], scene.var[k]
         lines = [tr("Cell {where}: x = {x:.3f} → y = {y:.3f}").format(where=where, x=x, y=y)]
         if v["method"] == "rms":
-            lines.append(tr("its statistic ({stat}, {count} cells): mean square {var:.3f}; y = x / √(mean square + ε)").format(
-                stat=self._stat_name(k), count=count, var=var))
+            lines.append(tr("its statistic ({stat}, {cells}): mean square {var:.3f}; y = x / √(mean square + ε)").format(
+                stat=self._stat_name(k), cells=cells, var=var))
         else:
-            lines.append(tr("its statistic ({stat}, {count} cells): mean {mean:.3f}, variance {var:.3f}; "
-                            "y = (x − mean) / √(variance + ε)").format(stat=self._stat_name(k), count=count, mean=mean,
+            lines.append(tr("its statistic ({stat}, {cells}): mean {mean:.3f}, variance {var:.3f}; "
+                            "y = (x − mean) / √(variance + ε)").format(stat=self._stat_name(k), cells=cells, mean=mean,
                                                                          var=var))
         if scene.padded[scene.cell]:
             lines.append(tr("This cell is padding."))
@@ -604,9 +605,9 @@ class NormalizationPanel(Panel):
                 z=max(scene.spread.probe_spread_layer[b - 1], scene.spread.probe_spread_group[b - 1])))
         if scene.stream is not None:
             st = scene.stream
-            lines.append(tr("After {k} batches: running mean {rm:.3f} (true {tm:.3f}), running variance {rv:.3f} "
+            lines.append(tr("After {batches}: running mean {rm:.3f} (true {tm:.3f}), running variance {rv:.3f} "
                             "(true {tv:.3f}); training and evaluation outputs differ by {d:.3f} on average").format(
-                k=len(st.true_mean), rm=st.running_mean[-1], tm=st.true_mean[-1], rv=st.running_var[-1],
+                batches=ntr("{n} batch", "{n} batches", len(st.true_mean)).format(n=len(st.true_mean)), rm=st.running_mean[-1], tm=st.true_mean[-1], rv=st.running_var[-1],
                 tv=st.true_var[-1], d=float(np.mean(np.abs(st.train_output - st.eval_output)))))
         text = "<br>".join(html.escape(line.replace("-0.000", "0.000")) for line in lines)
         if self.readout.text() != text:

@@ -46,6 +46,7 @@ class Panel(QWidget):
 
     message = Signal(str, bool)  # text, is_error
     drawn = Signal()
+    notes_closed = Signal()  # the notes pane was dragged shut at the splitter handle
     _finished = Signal(int, object)  # generation, the compute's Future (from the worker thread)
 
     def __init__(self, style: Style, values: Mapping[str, Any] | None = None, parent: QWidget | None = None):
@@ -153,20 +154,20 @@ class Panel(QWidget):
         self.notes.setMaximumWidth(int(self.style_.point_size * 36))
         self.splitter = QSplitter(Qt.Horizontal)
         self.splitter.addWidget(scroll)
-        if self.style_.presentation:  # a figure taller than a projector's screen scrolls, never clips
-            figure_area = QScrollArea()
-            figure_area.setObjectName("figure_area")
-            figure_area.setFrameShape(QFrame.NoFrame)
-            figure_area.setWidget(self.figure)
-            figure_area.setWidgetResizable(True)
-            figure_area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-            self.splitter.addWidget(figure_area)
-        else:
-            self.splitter.addWidget(self.figure)
+        # a figure taller than the room it gets scrolls, never clips and never makes the window taller
+        # than the screen: a laptop's 1366 x 768, a projector, the floats panel with every format shown
+        figure_area = QScrollArea()
+        figure_area.setObjectName("figure_area")
+        figure_area.setFrameShape(QFrame.NoFrame)
+        figure_area.setWidget(self.figure)
+        figure_area.setWidgetResizable(True)
+        figure_area.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff if self.style_.presentation else Qt.ScrollBarAsNeeded)
+        self.splitter.addWidget(figure_area)
         self.splitter.addWidget(self.notes)
         for index, stretch in enumerate((0, 1, 0)):  # the figure takes what the window gains
             self.splitter.setStretchFactor(index, stretch)
-        self.splitter.setCollapsible(1, False)
+        self.splitter.setCollapsible(1, False)  # the figure never goes; controls and notes fold away at their handles
+        self.splitter.splitterMoved.connect(self._splitter_moved)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
@@ -196,6 +197,18 @@ class Panel(QWidget):
 
     def set_notes_visible(self, visible: bool) -> None:
         self.notes.setVisible(visible)
+        if visible and self._notes_folded:  # dragged shut before: its narrow width back, from the figure
+            self._notes_folded = False
+            sizes = self.splitter.sizes()
+            width = min(self.notes.minimumWidth(), max(sizes[1] - 1, 0))
+            self.splitter.setSizes([sizes[0], sizes[1] - width, width])
+
+    _notes_folded = False
+
+    def _splitter_moved(self, _pos: int, index: int) -> None:
+        if index == 2 and self.notes.isVisible() and self.splitter.sizes()[2] == 0:
+            self._notes_folded = True
+            self.notes_closed.emit()
 
     def refresh_notes(self) -> None:
         self.notes.setHtml(self._card_html() + self.notes_html())

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QGraphicsItem, QGraphicsRectIt
 from widgets.items import DecadeAxis, PixelCurve, never_widens
 from widgets.panel import Panel
 from workbench.compute import receptive_field as rf
-from workbench.i18n import tr
+from workbench.i18n import ntr, tr
 from workbench.memo import bounded_cache
 from workbench.params import Choice, Param, ParamSet, Preset
 
@@ -32,8 +32,67 @@ RESULT_COLUMNS = ("size", "rf", "jump", "start", "params")
 _ERF_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workbench-erf")
 
 
+def error_templates() -> dict[str, str]:
+    """The backend's refusals (``rf.ERRORS``: reason -> English template) in the interface language."""
+    return {
+        "kind": tr("layer {layer} ({name}): kind must be one of {kinds}, got {value!r}"),
+        "integer_at_least": tr("layer {layer} ({name}): {field} must be an integer >= {low}, got {value!r}"),
+        "name": tr("layer {layer} ({name}): name must be text without whitespace, ';' or '=', got {value!r}"),
+        "channels": tr("layer {layer} ({name}): channels must be None or an integer >= 1, got {value!r}"),
+        "avgpool_dilation": tr("layer {layer} ({name}): dilation must be 1 for avgpool (torch's AvgPool2d has none), "
+                               "got {value}"),
+        "pool_padding": tr("layer {layer} ({name}): padding {padding} is more than half the kernel {kernel} "
+                           "(torch's pooling allows at most {limit})"),
+        "kernel_too_large": tr("layer {layer} ({name}): kernel {kernel} is larger than its padded input {padded}"),
+        "dilated_kernel_too_large": tr("layer {layer} ({name}): kernel {kernel} (dilated to {dilated}) is larger than "
+                                       "its padded input {padded}"),
+        "groups_input": tr("layer {layer} ({name}): groups {groups} does not divide the {channels} input channels"),
+        "groups_output": tr("layer {layer} ({name}): groups {groups} does not divide the {channels} output channels"),
+        "kind_first": tr("layer {layer} ({name}): kind must come first, one of {kinds}, got {value!r}"),
+        "not_key_value": tr("layer {layer} ({name}): {key!r} is not key=value"),
+        "unknown_key": tr("layer {layer} ({name}): unknown key {key!r} (known: {known}, name)"),
+        "given_twice": tr("layer {layer} ({name}): {field} given twice"),
+        "not_an_integer": tr("layer {layer} ({name}): {field} must be an integer, got {value!r}"),
+        "no_kernel": tr("layer {layer} ({name}): kernel is missing (write k=<size>)"),
+        "empty_layer": tr("layer {layer}: empty (nothing between two ';')"),
+        "not_a_layer": tr("layer {layer}: expected a Layer, got {type}"),
+        "text_not_layers": tr("layers: expected Layer objects, got text (use parse_layers)"),
+        "not_text": tr("layers: expected text, got {type}"),
+        "empty_text": tr("layers: empty text; write e.g. 'conv k=3 p=1; maxpool k=2 s=2'"),
+        "no_layers": tr("layers: need at least 1, got 0"),
+        "too_many_layers": tr("layers: at most {limit}, got {count}"),
+        "only_padding": tr("layers: the centre unit of the last layer sees only padding"),
+        "size": tr("{argument}: must be an integer >= 1, got {value!r}"),
+        "optional_size": tr("{argument}: must be None or an integer >= 1, got {value!r}"),
+        "layer_index": tr("layer_index: must be an integer in [0, {last}], got {value!r}"),
+        "unit": tr("unit: must be an integer in [0, {last}] (layer {layer} ({name}) has {size} units), got {value!r}"),
+        "unit_of_one": tr("unit: must be 0 (layer {layer} ({name}) has 1 unit), got {value!r}"),
+        "effective_input_size": tr("input_size: at most {limit} for the effective field, got {value}"),
+        "effective_too_large": tr("input_size: {value} is too large for this stack's effective field "
+                                  "({count:,} padded values, at most {limit:,})"),
+        "weights": tr("weights: must be one of {known}, got {value!r}"),
+        "seed": tr("seed: must be an integer >= 0, got {value!r}"),
+        "n_max": tr("n_max: must be an integer in [1, {limit}], got {value!r}"),
+        "unknown_preset": tr("preset: unknown {value!r} (known: {known})"),
+    }
+
+
+def error_text(error: Exception) -> str:
+    """What the receptive-field backend refused, in the interface language (a layer's field by its
+    column's name); any other error as it is."""
+    if not isinstance(error, rf.ReceptiveFieldError):
+        return str(error)
+    fields = dict(error.fields)
+    if "field" in fields:
+        fields["field"] = tr(str(fields["field"]))  # "stride" -> the column header, 步长
+    return error_templates()[error.reason].format(**fields)
+
+
 def _check_layers(text: str) -> None:
-    rf.parse_layers(text)
+    try:
+        rf.parse_layers(text)
+    except rf.ReceptiveFieldError as error:
+        raise ValueError(error_text(error)) from None
 
 
 def _table(values: Mapping[str, Any]) -> rf.Table:
@@ -109,11 +168,12 @@ def _check(values: Mapping[str, Any]) -> list[str]:
     try:
         table = _table(values)
     except ValueError as error:
-        return [f"layers: {error}"]
+        return [f"layers: {error_text(error)}"]
     problems = []
     if values["layer"] > len(table.rows):
-        problems.append(tr("layer (layer): {layer} is more than the {n} layers").format(layer=values["layer"],
-                                                                                          n=len(table.rows)))
+        problems.append(ntr("layer (layer): {layer} is more than the {n} layer",
+                            "layer (layer): {layer} is more than the {n} layers", len(table.rows)).format(
+            layer=values["layer"], n=len(table.rows)))
     else:
         size = table.rows[values["layer"] - 1].size
         for name in ("unit_x", "unit_y"):
@@ -239,6 +299,7 @@ class ReceptiveFieldPanel(Panel):
         self.table.setHorizontalHeaderLabels(headers)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)  # sized once per fill
         self.table.verticalHeader().setDefaultSectionSize(int(st.point_size * 2.2))
+        self.table.setMinimumHeight(int(st.point_size * 2.2 * 5.5))  # header and four rows, even on a 768-pixel screen
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.itemChanged.connect(self._cell_edited)
@@ -501,7 +562,7 @@ class ReceptiveFieldPanel(Panel):
             self.erf_result, self._erf_shown = None, key
             self.erf_image.clear()
             self.erf_square.setRect(QRectF())
-            self._erf_text = tr("Effective field not shown: {reason}").format(reason=result)
+            self._erf_text = tr("Effective field not shown: {reason}").format(reason=error_text(result))
             self._show_unit_label()
             return
         self.erf_result, self._erf_shown = result, key
@@ -528,7 +589,7 @@ class ReceptiveFieldPanel(Panel):
         try:
             changes: dict[str, Any] = {"layers": rf.format_layers(tuple(layers))}
         except ValueError as error:  # an invalid row: flagged, the accepted network stays
-            self._refuse(f"layers: {error}")
+            self._refuse(f"layers: {error_text(error)}")
             return
         if row is not None:
             changes["layer"] = row + 1
@@ -561,12 +622,12 @@ class ReceptiveFieldPanel(Panel):
                 value = int(text)
         except ValueError:
             self._refuse(tr("layer {r} ({name}): {field} must be an integer, got {text!r}").format(
-                r=r + 1, name=layer.name or layer.kind, field=field, text=text))
+                r=r + 1, name=layer.name or layer.kind, field=tr(field), text=text))
             return
         try:
             layers[r] = dataclasses.replace(layer, **{field: value})
         except (TypeError, ValueError) as error:
-            self._refuse(str(error))
+            self._refuse(error_text(error))
             return
         self._set_layers(layers)
 

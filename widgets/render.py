@@ -1,14 +1,14 @@
-"""Render a panel's figure to a sharp PNG (1x/2x/3x), an SVG, or the clipboard."""
+"""Render a panel's figure to a sharp PNG (1x/2x/3x), an SVG, a vector PDF, or the clipboard."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Any, Mapping
 
-from PySide6.QtCore import QByteArray, QBuffer, QIODevice, QPoint, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter
+from PySide6.QtCore import QByteArray, QBuffer, QIODevice, QMarginsF, QPoint, QRect, QRectF, QSize, QSizeF, Qt
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QRegion
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsView, QWidget
 
 from widgets.style import Style
 from workbench.i18n import tr
@@ -23,10 +23,15 @@ def _caption_height(style: Style, caption: str, width: int) -> int:
     return rect.height() + 12
 
 
-def _paint(painter: QPainter, widget: QWidget, style: Style, caption: str) -> None:
+def _paint(painter: QPainter, widget: QWidget, style: Style, caption: str, vector: bool = False) -> None:
+    """The widget and its caption below it. ``vector`` (SVG, PDF): each widget clipped to its own
+    rectangle (see :func:`_render_clipped`)."""
     size = widget.size()
     painter.fillRect(QRect(QPoint(0, 0), size), QColor(style.background))
-    QWidget.render(widget, painter, QPoint(0, 0))  # the QWidget overload: widget and children
+    if vector:
+        _render_clipped(widget, painter, QPoint(0, 0), QWidget.DrawWindowBackground)
+    else:
+        QWidget.render(widget, painter, QPoint(0, 0))  # the QWidget overload: widget and children
     if caption:
         painter.setPen(QColor(style.foreground))
         painter.setFont(style.font(0.95))
@@ -34,6 +39,54 @@ def _paint(painter: QPainter, widget: QWidget, style: Style, caption: str) -> No
         painter.fillRect(QRect(0, size.height(), size.width(), height), QColor(style.background))
         painter.drawText(QRectF(8, size.height() + 6, size.width() - 16, height - 6),
                          Qt.TextWordWrap | Qt.AlignLeft | Qt.AlignTop, caption)
+
+
+def _render_clipped(widget: QWidget, painter: QPainter, offset: QPoint, flags) -> None:
+    """``widget`` at ``offset``, then its visible children, each clipped to its rectangle. The
+    vector engines (QSvgGenerator, QPdfWriter) ignore the system clip that keeps a child's
+    painting inside it on screen and in a PNG, so a plot's lines ran past its view (e.g. the
+    attention panel's token axes up to the top of the figure). A clip that a widget itself
+    replaces (an item view's cell text) still is not bounded by its parent."""
+    painter.save()
+    painter.setClipRect(QRect(offset, widget.size()), Qt.IntersectClip)
+    QWidget.render(widget, painter, offset, QRegion(), flags)  # this widget alone
+    for child in widget.children():  # in stacking order, bottom first
+        if isinstance(child, QWidget) and child.isVisible() and not child.isWindow():
+            _render_clipped(child, painter, offset + child.pos(), QWidget.RenderFlags())
+    painter.restore()
+
+
+@contextmanager
+def _as_vectors(widget: QWidget, painter: QPainter):
+    """While ``widget`` is rendered to SVG or PDF: its plots drawn as vector paths. Items cached as
+    pixmaps for fast repaints (QGraphicsItem.DeviceCoordinateCache: titles, axes, static curves) and
+    the views' cached backgrounds would be embedded as images, pyqtgraph's scatter symbols as
+    fragments of a pixmap atlas; pyqtgraph's export mode draws symbols as paths and hides the plots'
+    auto-range buttons. Images (heatmaps) are kept lossless in a PDF, not JPEG-compressed.
+    Everything is put back on exit."""
+    views = [view for view in (widget, *widget.findChildren(QGraphicsView)) if isinstance(view, QGraphicsView)]
+    scenes = {id(scene): scene for scene in (view.scene() for view in views) if scene is not None}
+    items = [item for scene in scenes.values() for item in scene.items()]
+    cached_views = [(view, view.cacheMode(), view.renderHints()) for view in views]
+    cached_items = [(item, item.cacheMode()) for item in items if item.cacheMode() != QGraphicsItem.NoCache]
+    exported = [item for item in items if hasattr(item, "setExportMode")]
+    try:
+        for view, _, _ in cached_views:
+            view.setCacheMode(QGraphicsView.CacheNone)
+            view.setRenderHint(QPainter.LosslessImageRendering)
+        for item, _ in cached_items:
+            item.setCacheMode(QGraphicsItem.NoCache)
+        for item in exported:
+            item.setExportMode(True, {"painter": painter})
+        yield
+    finally:
+        for item in exported:
+            item.setExportMode(False)
+        for item, mode in cached_items:
+            item.setCacheMode(mode)
+        for view, mode, hints in cached_views:
+            view.setCacheMode(mode)
+            view.setRenderHints(hints)
 
 
 MAX_SIDE = 16384  # pixels a side of a rendered image: 1 GB as ARGB32. Qt's raster engine crashes
@@ -98,7 +151,43 @@ def svg_bytes(widget: QWidget, style: Style, title: str, caption: str = "") -> b
     generator.setTitle(title)
     generator.setDescription(caption)
     painter = QPainter(generator)
-    _paint(painter, widget, style, caption)
+    with _as_vectors(widget, painter):
+        _paint(painter, widget, style, caption, vector=True)
+    painter.end()
+    buffer.close()
+    return bytes(data)
+
+
+def pdf_page_size(widget: QWidget, style: Style, caption: str = "") -> QSizeF:
+    """The PDF page of the figure and its caption, in points: the widget's logical pixels at its
+    logical DPI (96 px = 72 pt where that is 96), so text keeps its size relative to the plots."""
+    dpi = widget.logicalDpiX()
+    size = widget.size()
+    height = size.height() + _caption_height(style, caption, size.width())
+    return QSizeF(size.width() * 72 / dpi, height * 72 / dpi)
+
+
+def pdf_bytes(widget: QWidget, style: Style, title: str, caption: str = "") -> bytes:
+    """The widget as a one-page vector PDF via QPdfWriter (the painting path of :func:`svg_bytes`):
+    the page fitted to the figure and caption, no margins, fonts embedded (subsets)."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.WriteOnly)
+    writer = QPdfWriter(buffer)
+    writer.setResolution(widget.logicalDpiX())  # one device unit = one logical pixel of the widget
+    page = QPageSize(pdf_page_size(widget, style, caption), QPageSize.Point, title, QPageSize.ExactMatch)
+    if not writer.setPageLayout(QPageLayout(page, QPageLayout.Portrait, QMarginsF(0, 0, 0, 0), QPageLayout.Point)):
+        raise OSError("could not set the PDF page size")
+    writer.setTitle(title)
+    writer.setCreator("dl-workbench")
+    painter = QPainter()
+    if not painter.begin(writer):
+        raise OSError("could not start the PDF")
+    painter.setRenderHint(QPainter.Antialiasing)
+    painter.setRenderHint(QPainter.TextAntialiasing)
+    painter.setRenderHint(QPainter.LosslessImageRendering)  # images as Flate, not JPEG (the views: _as_vectors)
+    with _as_vectors(widget, painter):
+        _paint(painter, widget, style, caption, vector=True)
     painter.end()
     buffer.close()
     return bytes(data)
@@ -112,6 +201,11 @@ def save_png(widget: QWidget, path: str, style: Style, scale: int = 1, caption: 
 def save_svg(widget: QWidget, path: str, style: Style, title: str, caption: str = "") -> None:
     """Write an SVG; OSError naming the path when it cannot be written."""
     write_atomic(path, svg_bytes(widget, style, title, caption))
+
+
+def save_pdf(widget: QWidget, path: str, style: Style, title: str, caption: str = "") -> None:
+    """Write a one-page vector PDF; OSError naming the path when it cannot be written."""
+    write_atomic(path, pdf_bytes(widget, style, title, caption))
 
 
 DEFAULT_SIZE = (1280, 800)  # an exported figure's width and least height, logical pixels

@@ -30,7 +30,7 @@ from widgets.items import CellImage, DecadeAxis, PixelCurve, held_range
 from widgets.panel import Panel
 from workbench.compute import training as trn
 from workbench.compute import training_run as runs
-from workbench.i18n import pick, tr
+from workbench.i18n import ntr, pick, tr
 from workbench.params import Choice, Param, ParamError, ParamSet, Preset
 
 DATASET_NAMES = {
@@ -878,7 +878,8 @@ class TrainingPanel(Panel):
         self.weight_hist.setData(edges, shares, skipFiniteCheck=True)
         self._set_range(self.weight_plot, "weights", (float(edges[0]), float(edges[-1])),
                         (0.0, max(float(shares.max()) * 1.1, 1e-3)))
-        note = tr("|w| < 0.001: {share}\nof {n} weights").format(share=f"{view.near_zero:.0%}", n=view.n_weights)
+        note = ntr("|w| < 0.001: {share}\nof {n} weight", "|w| < 0.001: {share}\nof {n} weights", view.n_weights).format(
+            share=f"{view.near_zero:.0%}", n=view.n_weights)
         if self.weight_note.toPlainText() != note:
             self.weight_note.setText(note)
         (x0, x1), (y0, y1) = self._ranges["weights"]
@@ -938,8 +939,9 @@ class TrainingPanel(Panel):
             what = tr("sigmoid(z) is the probability of class 1") if view.task == "classification" else tr("z is the predicted value")
             return tr("output: z = Σ w·h + b, b = {b}; {what}").format(b=f"{b[unit]:.4g}", what=what)
         activation = view.activations[column - 1]
-        return tr("{name}: h = {f}(z), z = Σ w·x + b over {n} inputs, b = {b}; the picture is h over the plane").format(
-            name=self._unit_name(view, column, unit), f=activation, n=w.shape[0], b=f"{b[unit]:.4g}")
+        return tr("{name}: h = {f}(z), z = Σ w·x + b over {inputs}, b = {b}; the picture is h over the plane").format(
+            name=self._unit_name(view, column, unit), f=activation, b=f"{b[unit]:.4g}",
+            inputs=ntr("{n} input", "{n} inputs", w.shape[0]).format(n=w.shape[0]))
 
     def caption(self) -> str:
         v, p = self.values, self.PARAMS

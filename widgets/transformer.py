@@ -863,7 +863,7 @@ class TransformerPanel(Panel):
         if cut:
             self.learned_line.setPos(page.learned_max)
             self.learned_shade.setRect(QRectF(0, page.learned_max, d, n - page.learned_max))
-            self.learned_text.setText(tr("a learned table of {n} rows ends here; the sinusoid goes on").format(
+            self.learned_text.setText(tr("a learned table of {n} rows ends here;\nthe sinusoid goes on").format(
                 n=page.learned_max))
             self.learned_text.setPos(d / 2, page.learned_max)
         self.sim_curve.setData(page.offsets.astype(float), page.similarity)

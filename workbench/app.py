@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import platform
@@ -11,18 +12,19 @@ from typing import Any, Mapping
 import numpy as np
 import pyqtgraph as pg
 import PySide6
-from PySide6.QtCore import QSettings, QStandardPaths, Qt
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QListWidget, QMainWindow,
+from PySide6.QtCore import QRect, QSettings, QStandardPaths, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QListWidget, QMainWindow,
                                QMessageBox, QStackedWidget, QWidget)
 
 from widgets.panel import Panel
-from widgets.render import ImageTooLarge, render_image, save_png, save_svg
+from widgets.render import ImageTooLarge, render_image, save_pdf, save_png, save_svg
 from widgets.style import THEMES, Style
 from workbench import __version__
 from workbench.export_data import save_data
 from workbench.i18n import LANGUAGES, language, set_language, tr
 from workbench.params import ParamError, brief
+from workbench.qt_translations import apply_qt_language
 from workbench.registry import PANELS, panel_class, panel_title
 from workbench.scene import SceneError, read_scene, save_scene, write_atomic
 
@@ -93,6 +95,44 @@ class MainWindow(QMainWindow):
         restored = geometry is not None and self.restoreGeometry(geometry)
         if not restored or self.size() != self.size().expandedTo(self.minimumSizeHint()):
             self.resize(*DEFAULT_WINDOW_SIZE)  # none stored, or junk (refused, or smaller than the window can be)
+        self.fit_to_screen()  # a laptop's 1366 x 768, or a geometry saved on a larger (or a missing) screen
+
+    # ---- the window on its screen ------------------------------------------------------------
+    def available_area(self) -> QRect:
+        """The available geometry (the desktop less task bars and docks) of the screen the window is
+        on, or would be on: the one under its centre, else its own, else the primary screen."""
+        screen = (QGuiApplication.screenAt(self.geometry().center()) or self.screen()
+                  or QGuiApplication.primaryScreen())
+        return screen.availableGeometry() if screen is not None else QRect()
+
+    def fit_to_screen(self, area: QRect | None = None) -> None:
+        """Shrink and move the window so that it, with its frame once the window manager has given
+        it one, lies inside ``area`` (default: :meth:`available_area`), never below the smallest
+        size the window can take. A window that fits stays where it is; a maximised or full-screen
+        one is the window manager's."""
+        area = self.available_area() if area is None else area
+        if area.isEmpty() or self.windowState() & (Qt.WindowMaximized | Qt.WindowFullScreen):
+            return
+        frame, inner = self.frameGeometry(), self.geometry()
+        margin_w, margin_h = frame.width() - inner.width(), frame.height() - inner.height()
+        smallest = self.minimumSizeHint().expandedTo(self.minimumSize())
+        width = max(min(self.width(), area.width() - margin_w), smallest.width())
+        height = max(min(self.height(), area.height() - margin_h), smallest.height())
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        frame = self.frameGeometry()
+        x = max(min(frame.left(), area.left() + area.width() - frame.width()), area.left())
+        y = max(min(frame.top(), area.top() + area.height() - frame.height()), area.top())
+        if (x, y) != (frame.left(), frame.top()):
+            self.move(x, y)  # the frame's corner: the title bar and the menus stay on the screen
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._shown_once:  # once more when the window manager has framed it (title bar, borders)
+            self._shown_once = True
+            QTimer.singleShot(0, self, self.fit_to_screen)
+
+    _shown_once = False
 
     # ---- building ----------------------------------------------------------------------------
     def rebuild(self) -> None:
@@ -110,6 +150,7 @@ class MainWindow(QMainWindow):
             self.questions = None
         self.setWindowTitle(tr("Deep-learning workbench"))
         app = QApplication.instance()
+        apply_qt_language(language(), app)  # Qt's own buttons and dialogs in the same language
         self.style_.apply_to_app(app)
         pg.setConfigOptions(antialias=True, background=self.style_.background, foreground=self.style_.foreground)
         self.nav.blockSignals(True)
@@ -149,6 +190,7 @@ class MainWindow(QMainWindow):
             self._action(file, tr("Export PNG at {scale}x…").format(scale=scale),
                          lambda _=False, s=scale: self.export_png_dialog(s), "Ctrl+E" if scale == 2 else None)
         self._action(file, tr("Export SVG…"), self.export_svg_dialog)
+        self._action(file, tr("Export PDF…"), self.export_pdf_dialog)
         self._action(file, tr("Export data (JSON)…"), self.export_data_dialog)
         self.script_action = self._action(file, tr("Export as PyTorch script…"), self.export_script_dialog)
         self._action(file, tr("Copy image"), self.copy_image, "Ctrl+Shift+C")
@@ -164,7 +206,8 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         self._action(view, tr("Questions…"), self.show_questions, "Ctrl+K")
         self._action(view, tr("Reset parameters"), lambda: self.panel.reset(), "Ctrl+R")
-        self._action(view, tr("Show notes"), self._set_notes, "Ctrl+N", checkable=True, checked=self.show_notes)
+        self.notes_action = self._action(view, tr("Show notes"), self._set_notes, "Ctrl+N", checkable=True,
+                                         checked=self.show_notes)  # kept with the settings
         view.addSeparator()
         languages = view.addMenu(tr("Language"))
         group = QActionGroup(self)
@@ -184,7 +227,7 @@ class MainWindow(QMainWindow):
         self._action(view, tr("Smaller text"), lambda: self.step_font(-1), "Ctrl+-")
 
         help_menu = bar.addMenu(tr("&Help"))
-        self._action(help_menu, tr("Notes for this panel"), lambda: self._set_notes(True), "F1")
+        self._action(help_menu, tr("Notes for this panel"), lambda: self.notes_action.setChecked(True), "F1")
         self._action(help_menu, tr("About"), self.about)
 
     # ---- navigation and state -------------------------------------------------------------------
@@ -197,6 +240,7 @@ class MainWindow(QMainWindow):
             panel = panel_class(name)(self.style_, self.saved_values.get(name))
             panel.message.connect(self.show_message)
             panel.set_notes_visible(self.show_notes)
+            panel.notes_closed.connect(lambda: self.notes_action.setChecked(False))  # dragged shut: as Ctrl+N
             panel.figure.setFocusPolicy(Qt.ClickFocus)
             copy = QShortcut(QKeySequence.Copy, panel.figure)
             copy.setContext(Qt.WidgetWithChildrenShortcut)
@@ -307,7 +351,7 @@ class MainWindow(QMainWindow):
         return self.panel.caption() if self.caption_on_export else ""
 
     def export(self, path: str, kind: str, scale: int = 2) -> bool:
-        """kind: png | svg | data. A failure is reported in the status bar."""
+        """kind: png | svg | pdf | data. A failure is reported in the status bar."""
         panel = self.panel
 
         def write() -> str:
@@ -315,6 +359,8 @@ class MainWindow(QMainWindow):
                 save_png(panel.figure, path, self.style_, scale, self._caption())
             elif kind == "svg":
                 save_svg(panel.figure, path, self.style_, panel.title(), self._caption())
+            elif kind == "pdf":
+                save_pdf(panel.figure, path, self.style_, panel.title(), self._caption())
             else:
                 save_data(path, self.current, panel.values, panel.data_result())
             return path
@@ -341,6 +387,9 @@ class MainWindow(QMainWindow):
 
     def export_svg_dialog(self) -> None:
         self._export_dialog("svg", "svg", tr("SVG images (*.svg)"))
+
+    def export_pdf_dialog(self) -> None:
+        self._export_dialog("pdf", "pdf", tr("PDF documents (*.pdf)"))
 
     def export_data_dialog(self) -> None:
         self._export_dialog("data", "json", tr("JSON data (*.json)"))
@@ -437,7 +486,8 @@ class MainWindow(QMainWindow):
             return False
         topic = next(t for t in load_cards()[0] if t.id == card.topic)
         self.panel.compute_now()
-        return self._exported(folder, lambda: write_card_note(card, topic, folder, self.style_, self.panel))
+        return (self._exported(folder, lambda: write_card_note(card, topic, folder, self.style_, self.panel))
+                and self._offer_folder(folder))
 
     def export_topic_note(self, topic, folder: str) -> bool:
         """Every card of ``topic`` in one Markdown note, the figures beside it, into ``folder``."""
@@ -447,16 +497,57 @@ class MainWindow(QMainWindow):
         cards = [c for c in cards_in_topic(load_cards()[1], topic.id) if c.panel in PANELS]
         QApplication.setOverrideCursor(Qt.WaitCursor)
         try:
-            return self._exported(folder, lambda: write_topic_note(topic, cards, folder, self.style_))
+            done = self._exported(folder, lambda: write_topic_note(topic, cards, folder, self.style_))
         finally:
             QApplication.restoreOverrideCursor()
+        return done and self._offer_folder(folder)
 
     def export_card_note_dialog(self, card) -> None:
-        folder = QFileDialog.getExistingDirectory(self, tr("Folder for the note"))
+        folder = self._note_folder_dialog()
         if folder:
             self.export_card_note(card, folder)
 
     def export_topic_note_dialog(self, topic) -> None:
-        folder = QFileDialog.getExistingDirectory(self, tr("Folder for the note"))
+        folder = self._note_folder_dialog()
         if folder:
             self.export_topic_note(topic, folder)
+
+    _session_note_folder = ""  # without a settings store (tests, bench): remembered for the session
+
+    def note_folder(self) -> str:
+        """The folder the last note went to (kept with the settings), if it still exists; else ""."""
+        folder = self.store.value("note_folder", "") if self.store is not None else self._session_note_folder
+        return folder if isinstance(folder, str) and folder and os.path.isdir(folder) else ""
+
+    def _note_folder_dialog(self) -> str:
+        """Ask for the note's folder, starting at the last one; the one chosen is remembered."""
+        folder = QFileDialog.getExistingDirectory(self, tr("Folder for the note"), self.note_folder())
+        if folder:
+            if self.store is None:
+                self._session_note_folder = folder
+            else:
+                self.store.setValue("note_folder", folder)
+                self.store.sync()
+        return folder
+
+    def _offer_folder(self, folder: str) -> bool:
+        """Keep the status bar's "Exported …" longer, with a link beside it that opens ``folder`` in
+        the file manager; the link goes when the message does. Returns True."""
+        bar = self.statusBar()
+        if self.folder_link is None:
+            self.folder_link = QLabel()
+            self.folder_link.setObjectName("open_folder")
+            self.folder_link.setTextFormat(Qt.RichText)
+            self.folder_link.linkActivated.connect(lambda url: QDesktopServices.openUrl(QUrl(url)))
+            bar.addPermanentWidget(self.folder_link)
+            bar.messageChanged.connect(lambda text: text == self._offered_message or self.folder_link.hide())
+        url = QUrl.fromLocalFile(os.path.abspath(folder)).toString()
+        self.folder_link.setText(f'<a href="{html.escape(url)}">{html.escape(tr("Open folder"))}</a>')
+        self.folder_link.setToolTip(os.path.abspath(folder))
+        self._offered_message = bar.currentMessage()
+        bar.showMessage(self._offered_message, 20000)  # time to reach the link
+        self.folder_link.show()
+        return True
+
+    folder_link: QLabel | None = None
+    _offered_message = ""

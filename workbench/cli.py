@@ -2,12 +2,12 @@
 
     workbench [--panel NAME] [--set name=value]... [--scene FILE] [--lang en|zh_CN]
               [--theme light|dark] [--presentation]
-    workbench export PANEL -o OUT.png|OUT.svg [--scale 1|2|3] [--set ...] [--scene FILE]
+    workbench export PANEL -o OUT.png|OUT.svg|OUT.pdf [--scale 1|2|3] [--set ...] [--scene FILE]
               [--data OUT.json] [--lang ...] [--theme ...] [--presentation] [--no-caption]
     workbench list [PANEL]
     workbench cards [--lang en|zh_CN] [--topic T]
-    workbench note ID|--topic T -o DIR [--lang en|zh_CN]
-    workbench --card ID / workbench export --card ID -o OUT.png|OUT.svg [--scale N]
+    workbench note ID|--topic T -o DIR [--lang en|zh_CN] [--pdf]
+    workbench --card ID / workbench export --card ID -o OUT.png|OUT.svg|OUT.pdf [--scale N]
 
 Bad input prints one line naming the problem and exits with status 2 (a corrupt card file: one
 line per problem).
@@ -61,10 +61,10 @@ def _gui_parser() -> argparse.ArgumentParser:
 
 
 def _export_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="workbench export", description="Render a panel to PNG or SVG without a display.")
+    parser = _Parser(prog="workbench export", description="Render a panel to PNG, SVG or PDF without a display.")
     parser.add_argument("panel", nargs="?", help="panel: " + ", ".join(PANELS))
     parser.add_argument("--card", metavar="ID", help="the figure of a question card (see 'workbench cards')")
-    parser.add_argument("-o", "--output", help="OUT.png or OUT.svg (required unless --script is given)")
+    parser.add_argument("-o", "--output", help="OUT.png, OUT.svg or OUT.pdf (vector, one page fitted to the figure; required unless --script is given)")
     parser.add_argument("--script", metavar="OUT.py",
                         help="also (or only) write the run as a standalone PyTorch script (panels that train: training)")
     parser.add_argument("--scale", type=int, choices=(1, 2, 3), default=2,
@@ -145,6 +145,7 @@ def gui_main(argv: list[str]) -> int:
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("dl-workbench")
+    app.setDesktopFileName("dl-workbench")  # assets/dl-workbench.desktop: the launcher's entry and icon on Wayland
     app.setWindowIcon(_app_icon())
     store = settings_store()
     stored = read_settings(store)
@@ -222,15 +223,15 @@ def export_main(argv: list[str]) -> int:
             raise UsageError(f"--script {args.script}: the file name must end in .py")
     if not args.output:
         if not args.script:
-            raise UsageError("-o OUT.png|OUT.svg is required (or --script OUT.py alone)")
+            raise UsageError("-o OUT.png|OUT.svg|OUT.pdf is required (or --script OUT.py alone)")
         return _write_script(args.script, cls.script(values))
     suffix = os.path.splitext(args.output)[1].lower()
-    if suffix not in (".png", ".svg"):
-        raise UsageError(f"-o {args.output}: the file name must end in .png or .svg")
+    if suffix not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"-o {args.output}: the file name must end in .png, .svg or .pdf")
     if args.data and os.path.abspath(args.data) == os.path.abspath(args.output):
         raise UsageError(f"--data {args.data}: name another file than -o")
     size = _size(args.size)
-    from widgets.render import ImageTooLarge, check_image_size, offscreen_panel, png_bytes, svg_bytes
+    from widgets.render import ImageTooLarge, check_image_size, offscreen_panel, pdf_bytes, png_bytes, svg_bytes
     from workbench.export_data import data_bytes
     from workbench.scene import write_files_atomic
 
@@ -242,6 +243,8 @@ def export_main(argv: list[str]) -> int:
             caption = "" if args.no_caption else panel.caption()
             if suffix == ".png":  # the figure as grown to its content, caption included
                 files = {args.output: png_bytes(panel.figure, style, args.scale, caption)}
+            elif suffix == ".pdf":
+                files = {args.output: pdf_bytes(panel.figure, style, panel.title(), caption)}
             else:
                 files = {args.output: svg_bytes(panel.figure, style, panel.title(), caption)}
             if args.data:
@@ -347,12 +350,13 @@ def cards_main(argv: list[str]) -> int:
 
 def note_main(argv: list[str]) -> int:
     parser = _Parser(prog="workbench note", description="Write a card (or a whole topic) as a Markdown note with "
-                                                        "its figures as 2x PNGs beside it.")
+                                                        "its figures as 2x PNGs (or vector PDFs) beside it.")
     parser.add_argument("card", nargs="?", help="card id (see 'workbench cards')")
     parser.add_argument("--topic", help="every card of this topic in one note")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the note and its images")
     parser.add_argument("--lang", choices=tuple(LANGUAGES), help="language of the note (default English)")
     parser.add_argument("--theme", choices=THEMES, help="colour theme of the figures")
+    parser.add_argument("--pdf", action="store_true", help="figures as vector PDFs (for LaTeX) instead of 2x PNGs")
     args = parser.parse_args(argv)
     if bool(args.card) == bool(args.topic):
         raise UsageError("give a card id or --topic T (one of them)")
@@ -365,12 +369,13 @@ def note_main(argv: list[str]) -> int:
     from widgets.note_export import write_card_note, write_topic_note
 
     style = _headless_style(args.theme, False)
+    image_format = "pdf" if args.pdf else "png"
     try:
         if card is not None:
             topic_of = next(t for t in topics if t.id == card.topic)
-            path = write_card_note(card, topic_of, args.output, style)
+            path = write_card_note(card, topic_of, args.output, style, image_format=image_format)
         else:
-            path = write_topic_note(topic, cards_in_topic(cards, topic.id), args.output, style)
+            path = write_topic_note(topic, cards_in_topic(cards, topic.id), args.output, style, image_format)
     except OSError as error:
         print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
         return 2
@@ -390,11 +395,13 @@ def _dispose(widget) -> None:
 
 
 def _quiet_qt_messages() -> None:
-    """Drop the offscreen platform's harmless 'propagateSizeHints' notice; keep the rest."""
+    """Drop the offscreen platform's harmless 'propagateSizeHints' notice and the PDF engine's
+    'gradient between colors of different spec' (a Fusion scroll bar or header shading, drawn
+    flat in a PDF, once per gradient); keep the rest."""
     from PySide6.QtCore import qInstallMessageHandler
 
     def handler(kind, context, text):
-        if "propagateSizeHints" not in text:
+        if "propagateSizeHints" not in text and "gradient between colors of different spec" not in text:
             print(text, file=sys.stderr)
     qInstallMessageHandler(handler)
 

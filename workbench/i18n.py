@@ -52,6 +52,14 @@ def tr(text: str) -> str:
     return catalogue(_current).get(text, text) if _current != "en" else text
 
 
+def ntr(singular: str, plural: str, n: int) -> str:
+    """The form of a text with a count that suits ``n``, in the current language: ``singular`` for
+    n = 1 ("1 cell"), ``plural`` otherwise ("0 cells", "2 cells"). Both are catalogue keys (the test
+    collects them as it collects ``tr``'s); Chinese has no plural, so both take one translation.
+    Like ``tr`` it returns the template: ``ntr("{n} cell", "{n} cells", n).format(n=n)``."""
+    return tr(singular if n == 1 else plural)
+
+
 def pick(en: str, zh: str) -> str:
     """Choose between an inline English/Chinese pair (declarations carry both)."""
     return zh if _current == "zh_CN" else en

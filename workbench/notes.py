@@ -10,9 +10,14 @@ from workbench.cards import Card, Topic
 from workbench.i18n import tr
 
 
-def image_name(card: Card) -> str:
-    """The figure's file name beside the note: ``<card id>.png``."""
-    return f"{card.id}.png"
+IMAGE_FORMATS = ("png", "pdf")  # a note's figures: 2x PNG (the default) or vector PDF
+
+
+def image_name(card: Card, image_format: str = "png") -> str:
+    """The figure's file name beside the note: ``<card id>.png`` (or ``.pdf``)."""
+    if image_format not in IMAGE_FORMATS:
+        raise ValueError(f"image format {image_format!r}: expected one of {', '.join(IMAGE_FORMATS)}")
+    return f"{card.id}.{image_format}"
 
 
 def note_name(card: Card) -> str:
@@ -44,10 +49,11 @@ def card_markdown(card: Card, topic: Topic, lang: str, caption: str, image: str 
     return "\n".join(lines).rstrip() + "\n"
 
 
-def topic_markdown(topic: Topic, cards: Iterable[Card], lang: str, captions: Mapping[str, str]) -> str:
+def topic_markdown(topic: Topic, cards: Iterable[Card], lang: str, captions: Mapping[str, str],
+                   image_format: str = "png") -> str:
     """Every card of a topic in one note, each with its figure (:func:`image_name`) beside it."""
     cards = list(cards)
     lines = [f"# {topic.label(lang)}", "", tr("{n} questions").format(n=len(cards)), ""]
     for card in cards:
-        lines += _section(card, lang, captions[card.id], image_name(card), 2)
+        lines += _section(card, lang, captions[card.id], image_name(card, image_format), 2)
     return "\n".join(lines).rstrip() + "\n"

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from workbench import one_blas_thread
+from workbench import offscreen, one_blas_thread
 
 one_blas_thread()  # as the app: before numpy loads its BLAS
 
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changes", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ["QT_QPA_PLATFORM"] = offscreen.platform()  # a desktop screen: the 1500 x 920 window fits
     os.environ.setdefault("WORKBENCH_CONFIG_DIR", tempfile.mkdtemp(prefix="workbench-soak-"))
     from PySide6.QtWidgets import QApplication
 

@@ -58,8 +58,10 @@ __all__ = [
     "PRESETS",
     "PRESET_LABELS",
     "WEIGHTS",
+    "ERRORS",
     "EffectiveRF",
     "Layer",
+    "ReceptiveFieldError",
     "Region",
     "Row",
     "Table",
@@ -79,6 +81,60 @@ MAX_LAYERS = 64
 MAX_EFFECTIVE_INPUT = 1024  # pixels per side for effective_rf
 MAX_EFFECTIVE_ACTIVATIONS = 2**23  # effective_rf's padded inputs, summed over layers (float64, kept for backward)
 _INPUT_NOISE = 0.01  # effective_rf's input is 1 + this * uniform(0, 1)
+
+
+class ReceptiveFieldError(ValueError):
+    """A stack, a layer or an argument this module refuses. ``reason`` is a key of :data:`ERRORS`
+    and ``fields`` fill its message, so an interface can word it in its own language; ``str(error)``
+    is the English message. Where a layer is at fault, ``fields["layer"]`` is its 1-based index and
+    ``fields["name"]`` its name (its kind when unnamed); ``fields["field"]``, where present, names
+    the layer's field ("kernel", "stride", "padding", "dilation", "channels", "groups"); the other
+    fields are numbers, the value refused, or lists of the words allowed."""
+
+    def __init__(self, reason: str, **fields: object):
+        self.reason, self.fields = reason, fields
+        super().__init__(ERRORS[reason].format(**fields))
+
+
+_AT = "layer {layer} ({name}): "
+ERRORS = MappingProxyType({  # reason -> English message template (str.format with the error's fields)
+    "kind": _AT + "kind must be one of {kinds}, got {value!r}",
+    "integer_at_least": _AT + "{field} must be an integer >= {low}, got {value!r}",
+    "name": _AT + "name must be text without whitespace, ';' or '=', got {value!r}",
+    "channels": _AT + "channels must be None or an integer >= 1, got {value!r}",
+    "avgpool_dilation": _AT + "dilation must be 1 for avgpool (torch's AvgPool2d has none), got {value}",
+    "pool_padding": _AT + "padding {padding} is more than half the kernel {kernel} (torch's pooling allows at most {limit})",
+    "kernel_too_large": _AT + "kernel {kernel} is larger than its padded input {padded}",
+    "dilated_kernel_too_large": _AT + "kernel {kernel} (dilated to {dilated}) is larger than its padded input {padded}",
+    "groups_input": _AT + "groups {groups} does not divide the {channels} input channels",
+    "groups_output": _AT + "groups {groups} does not divide the {channels} output channels",
+    "kind_first": _AT + "kind must come first, one of {kinds}, got {value!r}",
+    "not_key_value": _AT + "{key!r} is not key=value",
+    "unknown_key": _AT + "unknown key {key!r} (known: {known}, name)",
+    "given_twice": _AT + "{field} given twice",
+    "not_an_integer": _AT + "{field} must be an integer, got {value!r}",
+    "no_kernel": _AT + "kernel is missing (write k=<size>)",
+    "empty_layer": "layer {layer}: empty (nothing between two ';')",
+    "not_a_layer": "layer {layer}: expected a Layer, got {type}",
+    "text_not_layers": "layers: expected Layer objects, got text (use parse_layers)",
+    "not_text": "layers: expected text, got {type}",
+    "empty_text": "layers: empty text; write e.g. 'conv k=3 p=1; maxpool k=2 s=2'",
+    "no_layers": "layers: need at least 1, got 0",
+    "too_many_layers": "layers: at most {limit}, got {count}",
+    "only_padding": "layers: the centre unit of the last layer sees only padding",
+    "size": "{argument}: must be an integer >= 1, got {value!r}",
+    "optional_size": "{argument}: must be None or an integer >= 1, got {value!r}",
+    "layer_index": "layer_index: must be an integer in [0, {last}], got {value!r}",
+    "unit": "unit: must be an integer in [0, {last}] (layer {layer} ({name}) has {size} units), got {value!r}",
+    "unit_of_one": "unit: must be 0 (layer {layer} ({name}) has 1 unit), got {value!r}",
+    "effective_input_size": "input_size: at most {limit} for the effective field, got {value}",
+    "effective_too_large": "input_size: {value} is too large for this stack's effective field "
+                           "({count:,} padded values, at most {limit:,})",
+    "weights": "weights: must be one of {known}, got {value!r}",
+    "seed": "seed: must be an integer >= 0, got {value!r}",
+    "n_max": "n_max: must be an integer in [1, {limit}], got {value!r}",
+    "unknown_preset": "preset: unknown {value!r} (known: {known})",
+})
 
 
 @dataclass(frozen=True)
@@ -112,56 +168,57 @@ def _is_int(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _where(index: int, layer: Layer) -> str:
-    """"layer 3 (conv3)" for messages: 1-based index and name (the kind when unnamed)."""
+def _where(index: int, layer: Layer) -> dict[str, object]:
+    """The place for messages, "layer 3 (conv3)": 1-based index and name (the kind when unnamed)."""
     name = layer.name if isinstance(layer.name, str) and layer.name else layer.kind
-    return f"layer {index + 1} ({name})"
+    return {"layer": index + 1, "name": name}
 
 
 _NAME = re.compile(r"[^\s;=]*")
 
 
-def _check_fields(where: str, layer: Layer) -> None:
+def _check_fields(where: dict[str, object], layer: Layer) -> None:
     """Each field on its own; relations between layers are :func:`_walk`'s."""
     if layer.kind not in KINDS:
-        raise ValueError(f"{where}: kind must be one of {', '.join(KINDS)}, got {layer.kind!r}")
+        raise ReceptiveFieldError("kind", **where, kinds=", ".join(KINDS), value=layer.kind)
     for field, low in (("kernel", 1), ("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)):
         value = getattr(layer, field)
         if not (_is_int(value) and value >= low):
-            raise ValueError(f"{where}: {field} must be an integer >= {low}, got {value!r}")
+            raise ReceptiveFieldError("integer_at_least", **where, field=field, low=low, value=value)
     if not (isinstance(layer.name, str) and _NAME.fullmatch(layer.name)):
-        raise ValueError(f"{where}: name must be text without whitespace, ';' or '=', got {layer.name!r}")
+        raise ReceptiveFieldError("name", **where, value=layer.name)
     if layer.channels is not None and not (_is_int(layer.channels) and layer.channels >= 1):
-        raise ValueError(f"{where}: channels must be None or an integer >= 1, got {layer.channels!r}")
+        raise ReceptiveFieldError("channels", **where, field="channels", value=layer.channels)
     if layer.kind == "avgpool" and layer.dilation != 1:
-        raise ValueError(f"{where}: dilation must be 1 for avgpool (torch's AvgPool2d has none), got {layer.dilation}")
+        raise ReceptiveFieldError("avgpool_dilation", **where, field="dilation", value=layer.dilation)
     if layer.kind != "conv" and layer.padding > layer.kernel // 2:
-        raise ValueError(f"{where}: padding {layer.padding} is more than half the kernel {layer.kernel} "
-                         f"(torch's pooling allows at most {layer.kernel // 2})")
+        raise ReceptiveFieldError("pool_padding", **where, field="padding", padding=layer.padding,
+                                  kernel=layer.kernel, limit=layer.kernel // 2)
 
 
 def _as_layers(layers: Iterable[Layer]) -> tuple[Layer, ...]:
     if isinstance(layers, (str, bytes)):
-        raise ValueError("layers: expected Layer objects, got text (use parse_layers)")
+        raise ReceptiveFieldError("text_not_layers")
     layers = tuple(layers)
     if not layers:
-        raise ValueError("layers: need at least 1, got 0")
+        raise ReceptiveFieldError("no_layers")
     if len(layers) > MAX_LAYERS:
-        raise ValueError(f"layers: at most {MAX_LAYERS}, got {len(layers)}")
+        raise ReceptiveFieldError("too_many_layers", limit=MAX_LAYERS, count=len(layers))
     for i, layer in enumerate(layers):
         if not isinstance(layer, Layer):
-            raise ValueError(f"layer {i + 1}: expected a Layer, got {type(layer).__name__}")
+            raise ReceptiveFieldError("not_a_layer", layer=i + 1, type=type(layer).__name__)
     return layers
 
 
 def _check_size(name: str, value: object, optional: bool) -> None:
     if (value is None and optional) or (_is_int(value) and value >= 1):
         return
-    raise ValueError(f"{name}: must be {'None or ' if optional else ''}an integer >= 1, got {value!r}")
+    raise ReceptiveFieldError("optional_size" if optional else "size", argument=name, value=value)
 
 
 def validate(layers: Iterable[Layer], input_size: int | None = None, input_channels: int = 3) -> None:
-    """Raise ValueError for the first problem in the stack, in layer order; return None if none.
+    """Raise ValueError (a :class:`ReceptiveFieldError`, as every refusal here) for the first problem
+    in the stack, in layer order; return None if none.
 
     Checks each field, avgpool's dilation and torch's pooling limit (padding <= kernel // 2);
     with channels known, that a conv's groups divide its input and output channels; with
@@ -242,8 +299,10 @@ def _walk_checked(layers: tuple[Layer, ...], input_size: int | None, input_chann
         if size is not None:
             padded = size + 2 * p
             if padded < k:
-                dilated = f" (dilated to {k})" if layer.dilation > 1 else ""
-                raise ValueError(f"{where}: kernel {layer.kernel}{dilated} is larger than its padded input {padded}")
+                if layer.dilation > 1:
+                    raise ReceptiveFieldError("dilated_kernel_too_large", **where, field="kernel", kernel=layer.kernel,
+                                              dilated=k, padded=padded)
+                raise ReceptiveFieldError("kernel_too_large", **where, field="kernel", kernel=layer.kernel, padded=padded)
             size = (padded - k) // s + 1
         formula = f"rf = {rf} + ({k} - 1) x {jump} = {rf + (k - 1) * jump}, jump = {jump} x {s} = {jump * s}"
         rf, jump, start = rf + (k - 1) * jump, jump * s, start + ((k - 1) / 2 - p) * jump
@@ -251,12 +310,12 @@ def _walk_checked(layers: tuple[Layer, ...], input_size: int | None, input_chann
     return tuple(rows)
 
 
-def _conv_params(where: str, layer: Layer, in_channels: int | None) -> int | None:
+def _conv_params(where: dict[str, object], layer: Layer, in_channels: int | None) -> int | None:
     g, out = layer.groups, layer.channels
     if in_channels is not None and in_channels % g:
-        raise ValueError(f"{where}: groups {g} does not divide the {in_channels} input channels")
+        raise ReceptiveFieldError("groups_input", **where, field="groups", groups=g, channels=in_channels)
     if out is not None and out % g:
-        raise ValueError(f"{where}: groups {g} does not divide the {out} output channels")
+        raise ReceptiveFieldError("groups_output", **where, field="groups", groups=g, channels=out)
     if in_channels is None or out is None:
         return None
     return layer.kernel * layer.kernel * (in_channels // g) * out + out
@@ -296,12 +355,13 @@ def input_region(layers: Iterable[Layer], layer_index: int, unit: int, input_siz
     _check_size("input_size", input_size, optional=False)
     rows = _walk(layers, input_size, 3)
     if not (_is_int(layer_index) and 0 <= layer_index < len(rows)):
-        raise ValueError(f"layer_index: must be an integer in [0, {len(rows) - 1}], got {layer_index!r}")
+        raise ReceptiveFieldError("layer_index", last=len(rows) - 1, value=layer_index)
     row = rows[layer_index]
     if not (_is_int(unit) and 0 <= unit < row.size):
-        where = f"layer {layer_index + 1} ({row.name or row.kind})"
-        raise ValueError(f"unit: must be an integer in [0, {row.size - 1}] ({where} has {row.size} units), "
-                         f"got {unit!r}")
+        where = {"layer": layer_index + 1, "name": row.name or row.kind}
+        if row.size == 1:
+            raise ReceptiveFieldError("unit_of_one", **where, value=unit)
+        raise ReceptiveFieldError("unit", **where, last=row.size - 1, size=row.size, value=unit)
     return _region(row, int(unit), input_size)
 
 
@@ -360,22 +420,22 @@ def effective_rf(layers: Iterable[Layer], input_size: int, weights: str = "unifo
     """
     _check_size("input_size", input_size, optional=False)
     if input_size > MAX_EFFECTIVE_INPUT:
-        raise ValueError(f"input_size: at most {MAX_EFFECTIVE_INPUT} for the effective field, got {input_size}")
+        raise ReceptiveFieldError("effective_input_size", limit=MAX_EFFECTIVE_INPUT, value=input_size)
     if weights not in WEIGHTS:
-        raise ValueError(f"weights: must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+        raise ReceptiveFieldError("weights", known=", ".join(WEIGHTS), value=weights)
     if not (_is_int(seed) and seed >= 0):
-        raise ValueError(f"seed: must be an integer >= 0, got {seed!r}")
+        raise ReceptiveFieldError("seed", value=seed)
     layers = _as_layers(layers)
     rows = _walk(layers, input_size, 3)
     sizes = (input_size,) + tuple(row.size for row in rows[:-1])
     activations = sum((size + 2 * layer.padding) ** 2 for layer, size in zip(layers, sizes))
     if activations > MAX_EFFECTIVE_ACTIVATIONS:
-        raise ValueError(f"input_size: {input_size} is too large for this stack's effective field "
-                         f"({activations:,} padded values, at most {MAX_EFFECTIVE_ACTIVATIONS:,})")
+        raise ReceptiveFieldError("effective_too_large", value=input_size, count=activations,
+                                  limit=MAX_EFFECTIVE_ACTIVATIONS)
     gradient = _gradient(layers, input_size, weights, bool(relu), seed, rows[-1].size)
     total = gradient.sum()
     if total == 0:
-        raise ValueError("layers: the centre unit of the last layer sees only padding")
+        raise ReceptiveFieldError("only_padding")
     centre = (rows[-1].size - 1) // 2
     region = _region(rows[-1], centre, input_size)
     low, high = region.clipped
@@ -497,7 +557,7 @@ def stacked_convs(n_max: int = 20, input_size: int = 129) -> tuple[np.ndarray, n
     read-only.
     """
     if not (_is_int(n_max) and 1 <= n_max <= MAX_LAYERS):
-        raise ValueError(f"n_max: must be an integer in [1, {MAX_LAYERS}], got {n_max!r}")
+        raise ReceptiveFieldError("n_max", limit=MAX_LAYERS, value=n_max)
     n = np.arange(1, n_max + 1)
     conv = Layer("conv", 3, padding=1)
     std = np.array([np.mean(effective_rf((conv,) * int(depth), input_size).std) for depth in n])
@@ -521,14 +581,14 @@ def parse_layers(text: str) -> tuple[Layer, ...]:
     non-integers, a missing kernel, a field given twice, and anything :func:`validate` refuses
     (without an input size)."""
     if not isinstance(text, str):
-        raise ValueError(f"layers: expected text, got {type(text).__name__}")
+        raise ReceptiveFieldError("not_text", type=type(text).__name__)
     if not text.strip():
-        raise ValueError("layers: empty text; write e.g. 'conv k=3 p=1; maxpool k=2 s=2'")
+        raise ReceptiveFieldError("empty_text")
     segments = text.split(";")
     if len(segments) > 1 and not segments[-1].strip():
         segments.pop()
     if len(segments) > MAX_LAYERS:
-        raise ValueError(f"layers: at most {MAX_LAYERS}, got {len(segments)}")
+        raise ReceptiveFieldError("too_many_layers", limit=MAX_LAYERS, count=len(segments))
     layers = []
     for i, segment in enumerate(segments):
         layer = _parse_layer(i, segment)
@@ -541,26 +601,26 @@ def parse_layers(text: str) -> tuple[Layer, ...]:
 def _parse_layer(index: int, segment: str) -> Layer:
     words = re.sub(r"\s*=\s*", "=", segment.strip()).split()
     if not words:
-        raise ValueError(f"layer {index + 1}: empty (nothing between two ';')")
+        raise ReceptiveFieldError("empty_layer", layer=index + 1)
     kind, pairs = words[0].lower(), [w.partition("=") for w in words[1:]]
     names = [value for key, _, value in pairs if key.lower() == "name"]
-    where = f"layer {index + 1} ({names[0] if names and names[0] else kind})"
+    where = {"layer": index + 1, "name": names[0] if names and names[0] else kind}
     if "=" in kind:
-        raise ValueError(f"{where}: kind must come first, one of {', '.join(KINDS)}, got {words[0]!r}")
+        raise ReceptiveFieldError("kind_first", **where, kinds=", ".join(KINDS), value=words[0])
     fields: dict[str, object] = {}
     for key, equals, value in pairs:
         field = "name" if key.lower() == "name" else _KEYS.get(key.lower())
         if not equals:
-            raise ValueError(f"{where}: {key!r} is not key=value")
+            raise ReceptiveFieldError("not_key_value", **where, key=key)
         if field is None:
-            raise ValueError(f"{where}: unknown key {key!r} (known: {', '.join(_KEYS)}, name)")
+            raise ReceptiveFieldError("unknown_key", **where, key=key, known=", ".join(_KEYS))
         if field in fields:
-            raise ValueError(f"{where}: {field} given twice")
+            raise ReceptiveFieldError("given_twice", **where, field=field)
         if field != "name" and not _INTEGER.fullmatch(value):
-            raise ValueError(f"{where}: {field} must be an integer, got {value!r}")
+            raise ReceptiveFieldError("not_an_integer", **where, field=field, value=value)
         fields[field] = value if field == "name" else int(value)
     if "kernel" not in fields:
-        raise ValueError(f"{where}: kernel is missing (write k=<size>)")
+        raise ReceptiveFieldError("no_kernel", **where, field="kernel")
     return Layer(kind, **fields)
 
 
@@ -657,5 +717,5 @@ PRESET_LABELS: Mapping[str, str] = MappingProxyType({
 def preset(name: str) -> tuple[Layer, ...]:
     """The preset stack ``name``; ValueError naming the known ones otherwise."""
     if not isinstance(name, str) or name not in PRESETS:
-        raise ValueError(f"preset: unknown {name!r} (known: {', '.join(PRESETS)})")
+        raise ReceptiveFieldError("unknown_preset", value=name, known=", ".join(PRESETS))
     return PRESETS[name]
