@@ -19,7 +19,8 @@ CHANGES = 200
 RSS_SLACK_MB = 8.0  # allocator noise; a leak of the kind issue 16 found grew by ~6 MB per 10 changes
 # Sizes that cost only time here (the full declared range is the benchmark's soak)
 CAPS = {("activations", "depth"): 30, ("activations", "width"): 64, ("activations", "batch"): 64,
-        ("receptive_field", "input_size"): 256}
+        ("receptive_field", "input_size"): 256, ("transformer", "d_model"): 128, ("transformer", "depth"): 12,
+        ("transformer", "batch"): 8, ("transformer", "n_positions"): 256}
 
 
 def capped(name: str, changes: dict) -> dict:
