@@ -39,7 +39,7 @@ _CARD_KEYS = ("id", "topic", "panel", "scene", "question", "answer", "look", "so
 _TOPIC_KEYS = ("id", "en", "zh")
 _ID = re.compile(r"([a-z][a-z0-9_]*)\.([a-z0-9]+(?:-[a-z0-9]+)*)")
 _TOPIC_ID = re.compile(r"[a-z][a-z0-9_]*")
-_SOURCE = re.compile(r"\d{3}(?:,\d{3})*")
+_SOURCE = re.compile(r"(?:\d{3}(?:,\d{3})*)?")  # empty: no seed asks it (the card extends one)
 
 
 class CardError(ValueError):
@@ -96,8 +96,8 @@ class Card:
 
     @property
     def sources(self) -> tuple[str, ...]:
-        """The seed files' numbers, e.g. ("002", "004")."""
-        return tuple(self.source.split(","))
+        """The seed files' numbers, e.g. ("002", "004"); () for a card no seed asks."""
+        return tuple(self.source.split(",")) if self.source else ()
 
 
 def _check_top(data: Any, where: str, key: str, problems: list[str]) -> list:
@@ -205,7 +205,7 @@ def _card(raw: Any, index: int, file: str, topic_ids: set[str], problems: list[s
     if isinstance(raw.get("topic"), str) and raw["topic"] not in topic_ids:
         problems.append(f"{where}: topic: {raw['topic']!r} is not in {TOPICS_FILE}")
     if isinstance(raw.get("source"), str) and not _SOURCE.fullmatch(raw["source"]):
-        problems.append(f"{where}: source: seed numbers like \"002\" or \"002,004\"")
+        problems.append(f"{where}: source: seed numbers like \"002\" or \"002,004\", or \"\" for none")
     scene = _scene(raw["scene"], f"{where}: scene", problems) if "scene" in raw else None
     texts = {k: _text(raw[k], f"{where}: {k}", problems) for k in TEXTS if k in raw}
     if len(problems) > before:

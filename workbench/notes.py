@@ -37,7 +37,8 @@ def _section(card: Card, lang: str, caption: str, image: str, level: int) -> lis
         f"**{tr('What to look at')}** {card.text('look', lang)}", "",
         f"![{question}]({image})", "",
         f"*{caption}*", "",
-        f"<sub>{tr('Card')} `{card.id}` · {tr('interview notes')} {', '.join(card.sources)}</sub>", "",
+        f"<sub>{tr('Card')} `{card.id}`" + (f" · {tr('interview notes')} {', '.join(card.sources)}" if card.sources else "")
+        + "</sub>", "",
     ]
 
 
