@@ -40,6 +40,7 @@ def test_repeated_changes_leave_item_counts_flat(open_panel, name):
     app = QApplication.instance()
     panel = open_panel(panel_class(name), 1400, 900)
     rng = np.random.default_rng(16)
+    soak.visit_presets(app, panel)  # pages and item pools built on first use are built
     run_changes(app, panel, rng, CHANGES // 2)  # item pools and glyph caches fill up once
     items = soak.item_counts(panel)
     run_changes(app, panel, rng, CHANGES)
@@ -67,9 +68,7 @@ def run(count):
         app.processEvents()
     panel.set_all(panel.PARAMS.defaults())
     soak.settle(app, [panel])
-for key in panel.PARAMS.presets:  # every scene the panel offers drawn once: its pages, glyphs and caches made
-    panel.set_all(panel.PARAMS.resolve(panel.PARAMS.presets[key].values))
-    soak.settle(app, [panel])
+soak.visit_presets(app, panel)  # every scene the panel offers drawn once: its pages, glyphs and caches made
 rss = []
 for count in (changes // 2, changes // 2, changes // 2):
     run(count)

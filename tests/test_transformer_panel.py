@@ -38,7 +38,8 @@ def test_positions_page_draws_the_sinusoid_and_the_four_terms_that_sum_to_the_sc
     np.testing.assert_allclose(panel.pe_map.drawn, expected.numpy(), atol=1e-12)
     drawn = [heat.drawn for heat in panel.term_maps]
     np.testing.assert_allclose(sum(drawn[:4]), drawn[4], atol=1e-12)
-    assert panel.pages.currentIndex() == 0 and panel.pages.currentWidget().isVisible()
+    assert panel.pages.currentWidget() is panel.page("positions") and panel.pages.currentWidget().isVisible()
+    assert set(panel.page_canvas) == {"positions"}  # the other pages are built when first shown
     k, similarity = panel.sim_curve.getData()
     np.testing.assert_allclose(similarity[k == 0], [16.0])  # d/2 at offset 0
     assert panel.learned_line.isVisible() and panel.learned_line.value() == 64

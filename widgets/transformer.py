@@ -576,16 +576,21 @@ class TransformerPanel(Panel):
         column.addWidget(self.pages, 1)
         self.diverging = pg.colormap.get("CET-D1A")
         self.sequential = pg.colormap.get("viridis")
-        for key in VIEWS:
-            canvas = _canvas(st)
-            getattr(self, f"_build_{key}")(canvas.ci)
-            self.pages.addWidget(canvas)
-        self.page_index = {key: index for index, key in enumerate(VIEWS)}
-        for canvas in (self.pages.widget(i) for i in range(self.pages.count())):
+        self.page_canvas: dict[str, pg.GraphicsLayoutWidget] = {}  # each page built when first shown
+        return figure
+
+    def page(self, view: str) -> pg.GraphicsLayoutWidget:
+        """The page's canvas, built the first time it is asked for (opening the panel builds one page,
+        not five)."""
+        canvas = self.page_canvas.get(view)
+        if canvas is None:
+            canvas = self.page_canvas[view] = _canvas(self.style_)
+            getattr(self, f"_build_{view}")(canvas.ci)
             for item in canvas.scene().items():
                 if isinstance(item, (pg.AxisItem, pg.LabelItem)):
                     item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)  # unchanged ones repaint as a blit
-        return figure
+            self.pages.addWidget(canvas)
+        return canvas
 
     def _build_positions(self, ci) -> None:
         st = self.style_
@@ -846,7 +851,7 @@ class TransformerPanel(Panel):
 
     # ---- drawing ------------------------------------------------------------------------------------
     def draw(self, scene: TransformerScene) -> None:
-        self.pages.setCurrentIndex(self.page_index[scene.view])
+        self.pages.setCurrentWidget(self.page(scene.view))
         getattr(self, f"_draw_{scene.view}")(scene.page)
 
     _sim_x: tuple | None = None

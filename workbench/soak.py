@@ -112,6 +112,16 @@ def release_memory() -> None:
             pass
 
 
+def visit_presets(app, panel) -> None:
+    """Every preset of the panel drawn once, then its defaults: the pages and item pools a panel
+    builds on first use are built (a warm-up, before items or memory are counted)."""
+    for preset in panel.PARAMS.presets.values():
+        panel.set_all(panel.PARAMS.resolve(preset.values))
+        settle(app, [panel])
+    panel.set_all(panel.PARAMS.defaults())
+    settle(app, [panel])
+
+
 def settle(app, panels, timeout_s: float = 60.0) -> None:
     """Run the event loop until no panel has a compute in flight."""
     end = time.perf_counter() + timeout_s
@@ -142,8 +152,9 @@ def soak(app, window, changes: int = 10_000, seed: int = 0, per_visit: int = 50)
         for panel in panels:
             panel.message.connect(lambda text, is_error: is_error and text.startswith("Could not compute")
                                   and failures.append(text))
-        for panel in panels:  # warm-up: every panel through a few hundred changes, then back to defaults
+        for panel in panels:  # warm-up: every preset and a few hundred changes per panel, then back to defaults
             window.show_panel(panel.NAME)
+            visit_presets(app, panel)
             for _ in range(200):
                 panel.set_values(random_changes(panel.PARAMS, rng))
                 app.processEvents()
