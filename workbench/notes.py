@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from workbench.cards import Card, Topic
-from workbench.i18n import tr
+from workbench.i18n import ntr, tr
 
 
 IMAGE_FORMATS = ("png", "pdf")  # a note's figures: 2x PNG (the default) or vector PDF
@@ -54,7 +54,7 @@ def topic_markdown(topic: Topic, cards: Iterable[Card], lang: str, captions: Map
                    image_format: str = "png") -> str:
     """Every card of a topic in one note, each with its figure (:func:`image_name`) beside it."""
     cards = list(cards)
-    lines = [f"# {topic.label(lang)}", "", tr("{n} questions").format(n=len(cards)), ""]
+    lines = [f"# {topic.label(lang)}", "", ntr("{n} question", "{n} questions", len(cards)).format(n=len(cards)), ""]
     for card in cards:
         lines += _section(card, lang, captions[card.id], image_name(card, image_format), 2)
     return "\n".join(lines).rstrip() + "\n"
