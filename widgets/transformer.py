@@ -19,7 +19,7 @@ from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsRectItem, QGraphicsScene, QHBoxLayout, QLabel, QPushButton,
                                QStackedWidget, QVBoxLayout, QWidget)
 
-from widgets.attention import Heatmap, HeadMosaic, nice_ceiling
+from widgets.attention import Heatmap, HeadMosaic, nice_ceiling, set_bar_levels
 from widgets.controls import OneLine
 from widgets.items import DecadeAxis, PixelCurve, held_range, never_widens
 from widgets.panel import Panel
@@ -276,13 +276,11 @@ class RopePage:
 
 @dataclass(frozen=True)
 class BlockPage:
-    """counts: parameter counts of one block; shapes: (name, shape) along it; d_ff: the FFN width
-    built; grads: norm placement (False post, True pre) -> gradient norms through depth; steps (S,),
+    """counts: parameter counts of one block (with the FFN width built); shapes: (name, shape) along it; grads: norm placement (False post, True pre) -> gradient norms through depth; steps (S,),
     lr (S,): the warm-up schedule at S steps from 1 to WARMUP_STEPS."""
 
     counts: Any
     shapes: tuple
-    d_ff: int
     grads: dict
     steps: np.ndarray
     lr: np.ndarray
@@ -341,7 +339,8 @@ def rope_page(d_model: int, base: float, layout: str, pair: int, shift: int, gap
     q_rot = tf.rope(q[None, :], np.array([q_pos]), base, layout)[0]
     k_rot = tf.rope(k[None, :], np.array([k_pos]), base, layout)[0]
     positions = np.arange(shift, shift + tokens)
-    qk = tf.rope_scores(q, k, shift + tokens, base, layout)[shift:, shift:] / math.sqrt(d_model)
+    qk = (tf.rope(np.broadcast_to(q, (tokens, d_model)), positions, base, layout)  # the shown positions only
+          @ tf.rope(np.broadcast_to(k, (tokens, d_model)), positions, base, layout).T) / math.sqrt(d_model)
     diagonals = [np.ptp(np.diagonal(qk, offset)) for offset in range(-tokens + 1, tokens)]
     return RopePage(q_pos, k_pos, pair, float(tf.inverse_frequencies(d_model, base)[pair]),
                     _pair(q, pair, layout), _pair(k, pair, layout), _pair(q_rot, pair, layout),
@@ -360,7 +359,7 @@ def block_page(d_model: int, heads: int, kv_heads: int, d_ff: int | None, activa
                             weights=(), inputs=None, upstream=None)  # the norms only: the weights stay in one cache
              for first in (False, True)}
     shown = np.unique(np.append(np.geomspace(1, WARMUP_STEPS, 400).round().astype(np.int64), warmup))  # log axes; the peak
-    return BlockPage(counts, shapes, counts.d_ff, grads, shown, tf.warmup_schedule(WARMUP_STEPS, d_model, warmup)[shown - 1])
+    return BlockPage(counts, shapes, grads, shown, tf.warmup_schedule(WARMUP_STEPS, d_model, warmup)[shown - 1])
 
 
 @lru_cache(maxsize=8)
@@ -680,6 +679,7 @@ class TransformerPanel(Panel):
         self.boxes, self.box_texts = [], []
         for row in range(DIAGRAM_ROWS):
             box = QGraphicsRectItem(1.0, row - 0.4, 8.9, 0.8)
+            box.setPen(pg.mkPen(st.foreground, width=1))
             self.diagram.addItem(box, ignoreBounds=True)
             text = pg.TextItem(color=st.foreground, anchor=(0, 0.5))
             text.setFont(st.font(0.8))
@@ -687,7 +687,9 @@ class TransformerPanel(Panel):
             self.diagram.addItem(text, ignoreBounds=True)
             self.boxes.append(box)
             self.box_texts.append(text)
-        self.flow = pg.PlotCurveItem(pen=st.pen(st.foreground, 1.5), connect="pairs")
+        rows = np.arange(DIAGRAM_ROWS - 1, dtype=float)
+        self.flow = pg.PlotCurveItem(np.full(2 * len(rows), 5.4), np.ravel([rows + 0.4, rows + 0.6], order="F"),
+                                     pen=st.pen(st.foreground, 1.5), connect="pairs")  # the arrows between boxes
         self.skips = pg.PlotCurveItem(pen=st.pen(st.series[3], 2), connect="pairs")
         for item in (self.flow, self.skips):
             self.diagram.addItem(item, ignoreBounds=True)
@@ -878,8 +880,7 @@ class TransformerPanel(Panel):
         bound = _nice_bound(np.concatenate([t.ravel() for t in page.terms]))
         for heat, term in zip(self.term_maps, page.terms):
             heat.show(term, (-bound, bound))
-        if tuple(self.terms_bar.levels()) != (-bound, bound):
-            self.terms_bar.setLevels((-bound, bound))
+        set_bar_levels(self.terms_bar, (-bound, bound))
         share = [float(np.abs(t).mean()) for t in page.terms[:4]]
         self.status.setText(tr("Score of (content e + position p): four terms, mean |e·e| {cc:.2f}, |e·p| {cp:.2f}, "
                                "|p·e| {pc:.2f}, |p·p| {pp:.2f}").format(
@@ -926,8 +927,7 @@ class TransformerPanel(Panel):
             i=page.pair, theta=page.theta))
         bound = _nice_bound(page.qk_map)
         self.qk_map.show(page.qk_map, (-bound, bound))
-        if tuple(self.qk_bar.levels()) != (-bound, bound):
-            self.qk_bar.setLevels((-bound, bound))
+        set_bar_levels(self.qk_bar, (-bound, bound))
         tokens = len(page.positions)
         self.qk_cell.setVisible(v["gap"] < tokens)
         self.qk_cell.setRect(QRectF(0, v["gap"], 1, 1))
@@ -985,12 +985,6 @@ class TransformerPanel(Panel):
             if text.toPlainText() != words:
                 text.setText(words)
             box.setBrush(self.box_brushes[kind])
-            box.setPen(pg.mkPen(self.style_.foreground, width=1))
-        flow_x, flow_y = [], []
-        for row in range(DIAGRAM_ROWS - 1):
-            flow_x += [5.4, 5.4]
-            flow_y += [row + 0.4, row + 0.6]
-        self.flow.setData(np.array(flow_x), np.array(flow_y))
         skips = ((0, 3), (3, 6)) if v["norm_first"] else ((0, 2), (3, 5))
         xs, ys = [], []
         for start, end in skips:
@@ -1033,8 +1027,7 @@ class TransformerPanel(Panel):
         bound = _nice_bound(np.concatenate([page.dot.ravel(), page.additive.ravel()]))
         self.dot_map.show(page.dot, (-bound, bound))
         self.add_map.show(page.additive, (-bound, bound))
-        if tuple(self.kinds_bar.levels()) != (-bound, bound):
-            self.kinds_bar.setLevels((-bound, bound))
+        set_bar_levels(self.kinds_bar, (-bound, bound))
         for kind, heat in self.mask_maps.items():
             heat.show(np.where(page.masks[kind], page.weights[kind], np.nan), (0.0, 1.0))
         tokens = page.dot.shape[0]
