@@ -21,7 +21,8 @@ def cell(panel, row, column):
 
 
 def wait_erf(qtbot, panel):
-    qtbot.waitUntil(lambda: panel.erf_result is not None and panel._erf_shown == panel._erf_key, timeout=30_000)
+    qtbot.waitUntil(lambda: not panel.busy() and panel.erf_result is not None and panel._erf_shown == panel._erf_key,
+                    timeout=30_000)
 
 
 def test_default_table_is_vgg16(panel):
@@ -194,7 +195,8 @@ def test_an_effective_field_too_large_to_trace_is_a_note_not_an_error(qtbot, pan
     panel.message.connect(lambda text, is_error: is_error and errors.append(text))
     stack = "; ".join(["conv k=3 p=1"] * 20)  # 20 x 1026^2 = 21 M padded values at 1024 x 1024
     assert panel.set_values({"layers": stack, "input_size": 1024, "layer": 20, "unit_x": 512, "unit_y": 512})
-    qtbot.waitUntil(lambda: panel._erf_shown == panel._erf_key and panel._erf_running is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not panel.busy() and panel._erf_shown == panel._erf_key and panel._erf_running is None,
+                    timeout=30_000)
     assert panel.erf_result is None and panel.erf_image.image is None
     assert "Effective field not shown: input_size: 1024 is too large" in panel.unit_label.text()
     assert errors == []

@@ -134,7 +134,8 @@ def test_divergence_is_shown_not_drawn_as_nan(qtbot, panel):
 
 
 def test_linear_activations_draw_a_straight_boundary(qtbot, panel):
-    panel.apply_preset("all_linear")
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):  # the new run is made on the worker
+        panel.apply_preset("all_linear")
     panel.pause()
     panel.step(epochs=20)
     segments = panel.boundary.getData()
@@ -165,7 +166,8 @@ def test_dropout_marks_dropped_units(qtbot, panel):
 
 
 def test_early_stopping_keeps_the_best_epoch(qtbot, panel):
-    panel.apply_preset("early_stop")
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):  # the new run is made on the worker
+        panel.apply_preset("early_stop")
     panel.pause()
     panel.run.train_epochs(2000)
     panel._frame()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pyqtgraph as pg
@@ -301,6 +301,7 @@ class TokenAxis(pg.AxisItem):
         self.setTextPen(pg.mkPen(style.foreground))
         self._metrics = QFontMetricsF(style.font(0.9))
         self._widths: dict[str, float] = {}  # text -> advance in the tick font
+        self._size = 0  # the width (left) or height (bottom) set, px
 
     def set_tokens(self, tokens: tuple[str, ...]) -> None:
         if tokens == self.tokens:
@@ -309,10 +310,12 @@ class TokenAxis(pg.AxisItem):
         widest = max((self._width(short(t)) for t in set(tokens)), default=0)
         line = self._metrics.height()
         self.upright = self.orientation == "bottom" and widest > 1.3 * line  # single characters stay level
-        if self.orientation == "left":
-            self.setWidth(int(widest + 10))
-        else:
-            self.setHeight(int((widest if self.upright else line) + 10))
+        # the size holds while the labels fit and fill half of it: a new sentence does not re-lay out every plot
+        wanted = widest + 10 if self.orientation == "left" else (widest if self.upright else line) + 10
+        size = int(held_range((0, self._size), (0, wanted))[1]) if self._size else int(wanted)
+        if size != self._size:
+            self._size = size
+            self.setWidth(size) if self.orientation == "left" else self.setHeight(size)
         self.picture = None
         self.update()
 
@@ -627,13 +630,12 @@ class AttentionPanel(Panel):
         self.warning.setObjectName("warning")
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet(f"color: {st.error};")
-        self.warning.hide()
         for label in (self.formula, self.readout, self.warning):
             label.setTextInteractionFlags(Qt.TextSelectableByMouse)
             label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # long text never widens the figure
         column.addWidget(OneLine(self.formula))  # new with every pad length and every hovered cell
         column.addWidget(OneLine(self.readout))
-        column.addWidget(self.warning)
+        column.addWidget(OneLine(self.warning, lines=2))  # room kept: a warning that comes and goes moves no plot
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setBackground(st.background)
         self.canvas.ci.setSpacing(6)
@@ -737,7 +739,8 @@ class AttentionPanel(Panel):
             self.set_values({"head": index})
 
     # ---- drawing ----------------------------------------------------------------------------------
-    def draw(self, scene: AttentionScene) -> None:
+    def draw(self, scene: AttentionScene) -> Iterator[None]:
+        """In steps (see Panel): the score and weight maps, the mask and the token axes, the heads, the rest."""
         r, v = scene.result, self.values
         heads = r.weights.shape[0]
         head = min(v["head"], heads)
@@ -752,6 +755,7 @@ class AttentionPanel(Panel):
         self.maps["scores"].show(shown_scores, (-bound, bound))
         set_bar_levels(self.scores_bar, (-bound, bound))
         self.maps["weights"].show(np.where(hidden, np.nan, weights), (0.0, 1.0))
+        yield
         self.maps["mask"].show(np.where(hidden, np.nan, 1.0), (0.0, 1.0))
         for key, plot in self.plots.items():
             plot.getAxis("left").set_tokens(scene.queries)
@@ -763,8 +767,10 @@ class AttentionPanel(Panel):
         for key, title in titles.items():
             if self.plots[key].titleLabel.text != title:
                 self.plots[key].setTitle(title)
+        yield
         names = [tr("mean")] + [tr("head {h}").format(h=h) for h in range(1, heads + 1)]
         self.mosaic.show([np.where(hidden, np.nan, m) for m in (r.mean_weights, *r.weights)], names, head)
+        yield
         self._draw_saturation(scene)
         self._show_text(scene)
         self.refresh_notes_later()  # the formula with numbers follows once a drag settles
@@ -809,7 +815,6 @@ class AttentionPanel(Panel):
             warning = ""
         if self.warning.text() != warning:
             self.warning.setText(warning)
-            self.warning.setVisible(bool(warning))
             if warning:
                 self.message.emit(warning, False)
 

@@ -8,7 +8,7 @@ import colorsys
 import html
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pyqtgraph as pg
@@ -541,7 +541,8 @@ class NormalizationPanel(Panel):
         return low, high, band
 
     # ---- drawing -------------------------------------------------------------------------------------------
-    def draw(self, scene: NormScene) -> None:
+    def draw(self, scene: NormScene) -> Iterator[None]:
+        """In steps (see Panel): the cube, the readout and table, the chosen view."""
         v = self.values
         axes = ("B", "D", "T") if v["layout"] == "sentences" else ("N", "C", "H×W")
         title = pick(METHODS[v["method"]][0], METHODS[v["method"]][1])
@@ -549,8 +550,10 @@ class NormalizationPanel(Panel):
             title += f" (G = {v['groups']})"
         self.cube.show_picture(CubePicture(cube_colors(scene, self.style_.dark), scene.box, scene.cell, axes, title),
                                v["yaw"])
+        yield
         self._draw_readout(scene)
         self._fill_table(scene)
+        yield
         self.stack.setCurrentWidget(self.views[v["view"]]["canvas"])
         {"histograms": self._draw_histograms, "small_batches": self._draw_spread,
          "train_eval": self._draw_stream}[v["view"]](scene)

@@ -6,6 +6,11 @@ so a quick one is drawn inside ``set_values`` (the change and its result share o
 slow one when it arrives, without freezing input. While a compute runs, further changes only bump a
 generation counter; when it returns, a stale result is dropped and the newest values are computed
 once, so a dragged slider costs at most one compute in flight.
+
+A draw may come in steps: a ``draw`` that is a generator yields between parts of the figure, and
+each part is drawn (and painted) in its own pass of the event loop, so no pass blocks input for
+long. A drawing in progress counts as a compute in flight: changes meanwhile are coalesced and the
+newest values are computed once it is complete, so every figure shown is whole and from one result.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QPushButton, QScrollArea, QSplitter,
@@ -58,6 +63,9 @@ class Panel(QWidget):
         self._generation = 0
         self._executor: ThreadPoolExecutor | None = None  # one worker per panel: a slow panel never delays another
         self._pending: Future | None = None  # the compute in flight
+        self._drawing: Iterator | None = None  # the steps of a draw in progress (a generator ``draw``)
+        self._drawing_generation = 0
+        self._drawing_values: dict = {}  # the values the drawing's result was computed from
         self._finished.connect(self._on_finished, Qt.QueuedConnection)
         self.controls: dict[str, ParamControl] = {}
         self.figure = self.build_figure()
@@ -82,7 +90,7 @@ class Panel(QWidget):
         """Pure function of the values; runs off the GUI thread."""
         raise NotImplementedError
 
-    def draw(self, result: Any) -> None:
+    def draw(self, result: Any) -> Iterator[None] | None:
         raise NotImplementedError
 
     def notes_html(self) -> str:
@@ -191,6 +199,7 @@ class Panel(QWidget):
         #3086); a retired panel keeps only its small Python shell."""
         self.result = None
         self._pending = None
+        self._drawing = None
         if self._executor is not None:  # its thread ends once a compute in flight returns
             self._executor.shutdown(wait=False, cancel_futures=True)
         RETIRED.append(self)
@@ -316,14 +325,14 @@ class Panel(QWidget):
     def schedule(self) -> None:
         """Ask for a recompute; coalesced with any compute already in flight."""
         self._generation += 1
-        if self._pending is None:
+        if self._pending is None and self._drawing is None:
             self._start()
 
     longest_wait_ms = 0.0  # the longest the GUI thread has waited for a compute (the benchmark's soak reads it)
 
     def busy(self) -> bool:
-        """Whether a compute is in flight (its result not yet drawn or dropped)."""
-        return self._pending is not None
+        """Whether a compute or a draw in steps is in flight (its result not yet drawn or dropped)."""
+        return self._pending is not None or self._drawing is not None
 
     def _start(self) -> None:
         """Compute the newest values on the panel's worker thread and wait for the result at most
@@ -371,17 +380,52 @@ class Panel(QWidget):
         except Exception as error:  # shown in the status bar, never a crash
             self._report_failure(str(error))
             return
-        self._show(result)
+        self._show(result, generation)
 
     def _report_failure(self, message: str) -> None:
         self.message.emit(tr("Could not compute: {error}").format(error=message), True)
 
     def compute_now(self) -> None:
-        """Compute and draw synchronously (export, CLI, tests)."""
+        """Compute and draw synchronously, every step at once (export, CLI, tests)."""
         self._generation += 1
-        self._show(self.compute(dict(self.values)))
+        self._drawing = None
+        self._show(self.compute(dict(self.values)), self._generation, at_once=True)
 
-    def _show(self, result: Any) -> None:
+    def _show(self, result: Any, generation: int, at_once: bool = False) -> None:
         self.result = result
-        self.draw(result)
-        self.drawn.emit()
+        steps = self.draw(result)
+        if steps is None:
+            self.drawn.emit()
+            return
+        self._drawing, self._drawing_generation, self._drawing_values = steps, generation, self.values
+        if at_once:
+            try:
+                for _ in steps:
+                    pass
+            finally:
+                self._drawing = None
+            self.drawn.emit()
+            return
+        self._draw_step(steps)
+
+    def _draw_step(self, steps: Iterator) -> None:
+        """Draw the next part of the figure; the one after it in the next pass of the event loop.
+        Once the last is drawn: ``drawn``, or if the values changed meanwhile, their compute."""
+        if steps is not self._drawing:  # retired, or replaced by a synchronous draw
+            return
+        current, self.values = self.values, self._drawing_values  # every step sees the values of its result
+        try:
+            next(steps)
+        except StopIteration:
+            self._drawing = None
+        except BaseException:
+            self._drawing = None
+            raise
+        finally:
+            self.values = current
+        if self._drawing is not None:
+            QTimer.singleShot(0, self, lambda: self._draw_step(steps))
+        elif self._generation == self._drawing_generation:
+            self.drawn.emit()
+        elif self._pending is None:  # changed meanwhile: the newest values next (drawn announced then)
+            self._start()

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pyqtgraph as pg
@@ -407,17 +407,20 @@ class ReceptiveFieldPanel(Panel):
         for plot in (self.growth, self.stack_plot, self.input_view, self.erf_plot):
             plot.titleLabel.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
             never_widens(plot.titleLabel)
-        self._drawn_layers: str | None = None
-        self._drawn_size: int | None = None
+        self._drawn_stack: tuple | None = None  # (layers, input_size) of the table and growth plot shown
         return box
 
     # ---- drawing ----------------------------------------------------------------------------------
-    def draw(self, scene: RFScene) -> None:
+    def draw(self, scene: RFScene) -> Iterator[None]:
+        """In steps (see Panel): a new stack's table, then its growth plot, then the rest."""
         v = self.values
-        if v["layers"] != self._drawn_layers or v["input_size"] != self._drawn_size:
+        if (v["layers"], v["input_size"]) != self._drawn_stack:
+            self._drawn_stack = None  # until both are drawn (a newer result may replace this one between steps)
             self._fill_table(scene)
+            yield
             self._draw_growth(scene)
-            self._drawn_layers, self._drawn_size = v["layers"], v["input_size"]
+            self._drawn_stack = (v["layers"], v["input_size"])
+            yield
         self._select_row(v["layer"] - 1)
         if self._drawn_image_size != v["input_size"]:
             size = v["input_size"]
@@ -428,6 +431,7 @@ class ReceptiveFieldPanel(Panel):
         self._draw_squares(scene)
         self.growth_dots.setData([v["layer"]], [math.log10(scene.table.rows[v["layer"] - 1].rf)])
         self._draw_card(scene)
+        yield
         if self._drawn_stacked is not scene.stacked:
             n, theory, std = scene.stacked
             self.stack_curves[0].setData(n, theory)

@@ -13,7 +13,7 @@ import html
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Mapping
 
@@ -228,6 +228,10 @@ class Setup:
     config: Any  # trn.TrainConfig
     initial: Any  # trn.TrainState
     network_key: tuple  # what, changed, starts the run again
+    # a fresh run from ``initial`` and its first picture, made on the worker thread (compute_start):
+    # a new data set or network is then drawn without a forward pass on the GUI thread
+    run: Any = field(default=None, compare=False)  # runs.Run, untrained
+    view: Any = field(default=None, compare=False)  # runs.RunView of ``run`` at epoch 0
 
 
 @lru_cache(maxsize=8)
@@ -280,6 +284,11 @@ def _initial(spec, config, seed: int):
     return trn.init_state(spec, config, seed=seed)
 
 
+def plane_cells(values: Mapping[str, Any]) -> int:
+    """Cells per side of the decision plane: fewer for wide networks (a frame stays cheap)."""
+    return 64 if max(parse_hidden(values["hidden"]) or (1,)) <= 16 else 40
+
+
 def compute_setup(values: Mapping[str, Any]) -> Setup:
     args = dataset_args(values)
     if values["dataset"] == "csv":
@@ -291,6 +300,13 @@ def compute_setup(values: Mapping[str, Any]) -> Setup:
     initial = _initial(spec, trn.TrainConfig(seed=values["init_seed"]), values["init_seed"])
     key = tuple(values[n] for n in DATA_PARAMS + NETWORK_PARAMS)
     return Setup(args, data, spec, config, trn.with_config(initial, config), key)
+
+
+def compute_start(values: Mapping[str, Any]) -> Setup:
+    """The panel's compute: the setup, with the run from its initial state and that run's picture."""
+    setup = compute_setup(values)
+    run = runs.Run(setup.initial, setup.data, patience=values["patience"])
+    return replace(setup, run=run, view=run.view(plane_cells=plane_cells(values), unit_cells=UNIT_CELLS))
 
 
 class _HoverView(pg.ViewBox):
@@ -338,7 +354,7 @@ class TrainingPanel(Panel):
     OPEN_GROUPS = ("Data", "Features", "Network", "Training")
     BENCH_SWEEPS = {"noise": (0.0, 0.5), "init_seed": (0, 59)}  # a training setting while paused changes nothing drawn
 
-    compute = staticmethod(compute_setup)
+    compute = staticmethod(compute_start)
 
     def __init__(self, style, values=None, parent=None):
         self.run: runs.Run | None = None
@@ -528,7 +544,9 @@ class TrainingPanel(Panel):
         """A new setup: a changed data set or network starts the run again from its initial
         state; a changed training configuration goes on from the current weights."""
         if self.run is None or setup.network_key != self._key or self._autoplay:
-            self.run = runs.Run(setup.initial, setup.data, patience=self.values["patience"])
+            fresh = setup.run is not None and setup.run.state.step == 0 and setup.run is not self.run
+            self.run = setup.run if fresh else runs.Run(setup.initial, setup.data, patience=self.values["patience"])
+            self._ready_view = (self.run, setup.view) if fresh else None
             self._key = setup.network_key
         else:
             self.run.set_config(setup.config)
@@ -633,7 +651,7 @@ class TrainingPanel(Panel):
         self._generation += 1
         setup = self.compute(dict(self.values))
         self.result = setup
-        self.run = runs.Run(setup.initial, setup.data, patience=self.values["patience"])
+        self.run = setup.run
         self._key = setup.network_key
         self.run.train_epochs(self.values["epochs"] or EXPORT_EPOCHS)
         self._frame()
@@ -660,6 +678,7 @@ class TrainingPanel(Panel):
     _points_key: tuple | None = None
     _frame_key: tuple | None = None
     _frame_parameters = None
+    _ready_view: tuple | None = None  # (run, its view at epoch 0) from the compute
 
     def _frame(self) -> None:
         run = self.run
@@ -672,16 +691,16 @@ class TrainingPanel(Panel):
         if key == self._frame_key and parameters is self._frame_parameters:
             return  # e.g. a new learning rate while paused: nothing on screen changes
         self._frame_key, self._frame_parameters = key, parameters
-        view = run.view(plane_cells=self._plane_cells(), unit_cells=UNIT_CELLS)
+        ready, self._ready_view = self._ready_view, None
+        if ready is not None and ready[0] is run and run.state.step == 0:  # drawn before it trained: made on the worker
+            view = ready[1]
+        else:
+            view = run.view(plane_cells=plane_cells(self.values), unit_cells=UNIT_CELLS)
         self._view = view
         self._draw_status(view)
         self._draw_plane(view)
         self._draw_network(view)
         self._draw_curves(view)
-
-    def _plane_cells(self) -> int:
-        widest = max(parse_hidden(self.values["hidden"]) or (1,))
-        return 64 if widest <= 16 else 40
 
     def _draw_status(self, view) -> None:
         parts = [tr("epoch {n}").format(n=view.epoch), tr("step {n}").format(n=view.step)]

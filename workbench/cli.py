@@ -195,7 +195,7 @@ def _report_startup(window, path: str) -> None:
     window._startup_filter = FirstPaint(window)
     QApplication.instance().installEventFilter(window._startup_filter)  # any widget's first paint
     window.panel.drawn.connect(drawn)
-    if window.panel.result is not None:  # a quick first compute was drawn while the window was built
+    if window.panel.result is not None and not window.panel.busy():  # drawn while the window was built
         QTimer.singleShot(0, drawn)
 
 
