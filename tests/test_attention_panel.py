@@ -182,7 +182,7 @@ class _Click:
 
 def test_fewer_heads_keep_the_shown_head_valid(qtbot, panel):
     panel.set_values({"head": 4})
-    qtbot.waitUntil(lambda: panel.result is not None and panel.values["head"] == 4)
+    qtbot.waitUntil(lambda: not panel.busy() and panel.result is not None and panel.values["head"] == 4)
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
         type_into(qtbot, panel, "heads", "2")
     assert panel.values["heads"] == 2 and panel.values["head"] == 2

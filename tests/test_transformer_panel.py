@@ -55,7 +55,7 @@ def test_shifting_both_tokens_turns_the_arrows_but_keeps_the_score(qtbot, panel)
     assert math.isclose(math.remainder(turned - 5 * first.theta, 2 * math.pi), 0, abs_tol=1e-12)
     assert math.isclose(first.theta, 10000.0 ** (-2 / 16))
     panel.controls["shift"].slider.setValue(panel.controls["shift"].slider.value() + 37)
-    qtbot.waitUntil(lambda: panel.result.page.k_pos == 37, timeout=10_000)
+    qtbot.waitUntil(lambda: not panel.busy() and panel.result.page.k_pos == 37, timeout=10_000)
     second = panel.result.page
     assert not np.allclose(second.q_rot, first.q_rot)  # the arrows moved
     assert math.isclose(second.score, first.score, abs_tol=1e-12)  # q·k did not
@@ -142,7 +142,7 @@ def test_decoding_steps_one_row_at_a_time_and_matches_the_parallel_pass(qtbot, p
 
 def test_decoding_costs_and_cache_of_a_7b_model(qtbot, panel):
     panel.apply_preset("decode_7b")
-    qtbot.waitUntil(lambda: panel.result is not None and panel.result.view == "decoding", timeout=20_000)
+    qtbot.waitUntil(lambda: not panel.busy() and panel.result is not None and panel.result.view == "decoding", timeout=20_000)
     assert "2 GiB" in panel.detail.text()  # 2 * 32 layers * 4096 * 4096 tokens * 2 bytes
     panel.apply_preset("decode_7b_gqa")
     qtbot.waitUntil(lambda: "512 MiB" in panel.detail.text(), timeout=20_000)

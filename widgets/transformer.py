@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pyqtgraph as pg
@@ -852,13 +852,16 @@ class TransformerPanel(Panel):
         return f"{self.title()}: {p.caption(v, shown)}"
 
     # ---- drawing ------------------------------------------------------------------------------------
-    def draw(self, scene: TransformerScene) -> None:
+    def draw(self, scene: TransformerScene) -> Iterator[None]:
+        """The page shown, drawn in steps where it has several plots (see Panel)."""
         self.pages.setCurrentWidget(self.page(scene.view))
-        getattr(self, f"_draw_{scene.view}")(scene.page)
+        steps = getattr(self, f"_draw_{scene.view}")(scene.page)
+        if steps is not None:
+            yield from steps
 
     _sim_x: tuple | None = None
 
-    def _draw_positions(self, page: PositionsPage) -> None:
+    def _draw_positions(self, page: PositionsPage) -> Iterator[None]:
         v = self.values
         n, d = page.encoding.shape
         self.pe_map.show(page.encoding, (-1.0, 1.0))
@@ -873,10 +876,12 @@ class TransformerPanel(Panel):
             self.learned_text.setText(tr("a learned table of {n} rows ends here;\nthe sinusoid goes on").format(
                 n=page.learned_max))
             self.learned_text.setPos(d / 2, page.learned_max)
+        yield
         self.sim_curve.setData(page.offsets.astype(float), page.similarity)
         k = float(page.offsets[-1])
         self._sim_x = held_range(self._sim_x, (-k, k), fill=0.3)  # an axis that holds still while n grows a little
         _set_range(self.sim_plot, self._sim_x, (-d / 2, d / 2), padding=0.02)  # y: the dot product's bounds
+        yield
         bound = _nice_bound(np.concatenate([t.ravel() for t in page.terms]))
         for heat, term in zip(self.term_maps, page.terms):
             heat.show(term, (-bound, bound))
@@ -891,15 +896,20 @@ class TransformerPanel(Panel):
 
     _rope_keys: tuple = (None, None)
 
-    def _draw_rope(self, page: RopePage) -> None:
+    def _draw_rope(self, page: RopePage) -> Iterator[None]:
         v = self.values
         rope_key = tuple(v[n] for n in ("d_model", "base", "layout", "rope_pair", "shift", "gap", "tokens", "seed"))
         alibi_key = (v["alibi_heads"], v["tokens"])
         if rope_key != self._rope_keys[0]:
+            self._rope_keys = (None, self._rope_keys[1])  # until drawn (a newer result may replace this one between steps)
             self._draw_rope_pair(page)
+            self._rope_keys = (rope_key, self._rope_keys[1])
+            yield
         if alibi_key != self._rope_keys[1]:
+            self._rope_keys = (self._rope_keys[0], None)
             self._draw_alibi(page)
-        self._rope_keys = (rope_key, alibi_key)
+            self._rope_keys = (self._rope_keys[0], alibi_key)
+            yield
         angle = (page.q_pos - page.k_pos) * page.theta
         self.status.setText(tr("q at position {m}, k at {n}: pair {i} of q is turned {a:.3g} rad more than k's; "
                                "q·k/√d = {score:.4f} for every shift").format(
@@ -1022,12 +1032,13 @@ class TransformerPanel(Panel):
         self.detail.setText(tr("Warm-up: lr rises linearly to {peak:.3g} at step {w} (d^-0.5 · w^-0.5), then falls as "
                                "1/√step").format(peak=peak, w=v["warmup"]))
 
-    def _draw_kinds(self, page: KindsPage) -> None:
+    def _draw_kinds(self, page: KindsPage) -> Iterator[None]:
         v = self.values
         bound = _nice_bound(np.concatenate([page.dot.ravel(), page.additive.ravel()]))
         self.dot_map.show(page.dot, (-bound, bound))
         self.add_map.show(page.additive, (-bound, bound))
         set_bar_levels(self.kinds_bar, (-bound, bound))
+        yield
         for kind, heat in self.mask_maps.items():
             heat.show(np.where(page.masks[kind], page.weights[kind], np.nan), (0.0, 1.0))
         tokens = page.dot.shape[0]
