@@ -236,3 +236,20 @@ def test_a_loss_of_zero_or_infinity_draws_as_a_floor_or_a_gap(qtbot, panel):
     assert y[1] == -30 and np.isnan(y[2])  # 0 at the floor, inf a gap
     (x0, x1), (y0, y1) = panel._ranges["loss"]
     assert all(map(math.isfinite, (x0, x1, y0, y1)))
+
+
+def test_regression_points_are_shaded_in_a_few_shared_brushes(qtbot, panel):
+    """A regression's points take the plane's colour scale in POINT_SHADES steps: one brush per shade,
+    shared (the scatter renders one symbol per distinct brush), each the shade nearest its value."""
+    from widgets.training import POINT_SHADES
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        assert panel.set_values({"dataset": "multigauss", "n_points": 1000})
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=10_000)
+    view, data = panel._view, panel.run.data
+    brushes = panel.train_points.data["brush"]
+    assert len({id(b) for b in brushes}) <= POINT_SHADES < len(data.y_train)
+    lo, hi = view.levels
+    for y, brush in zip(data.y_train[:50], brushes[:50]):
+        shade = round((min(max(y, lo), hi) - lo) / (hi - lo) * (POINT_SHADES - 1))
+        expected = panel.lut[round(shade * 255 / (POINT_SHADES - 1))]
+        assert brush.color().getRgb()[:3] == tuple(int(c) for c in expected[:3])

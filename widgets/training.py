@@ -325,6 +325,7 @@ class _HoverView(pg.ViewBox):
 
 
 ORANGE, BLUE = "#F59322", "#0877BD"  # the Playground's class colours: 0 / negative, 1 / positive
+POINT_SHADES = 32  # colours of a regression's points (the plane behind them is shaded in 256)
 
 
 def _diverging_lut(dark: bool) -> np.ndarray:
@@ -741,14 +742,23 @@ class TrainingPanel(Panel):
     def _brushes(self, y: np.ndarray, view) -> list:
         if view.task == "classification":
             return [self.brushes[int(label)] for label in y]
+        if self._level_brushes is None:  # 32 shades, made once: the scatter draws one symbol per distinct brush
+            self._level_brushes = [pg.mkBrush(*self.lut[i]) for i in np.linspace(0, 255, POINT_SHADES).round().astype(int)]
         lo, hi = view.levels
-        index = np.clip(((y - lo) / max(hi - lo, 1e-12) * 255).astype(int), 0, 255)
-        return [pg.mkBrush(*self.lut[i]) for i in index]
+        index = np.clip(np.rint((y - lo) / max(hi - lo, 1e-12) * (POINT_SHADES - 1)).astype(int), 0, POINT_SHADES - 1)
+        return [self._level_brushes[i] for i in index]
 
     def _pens(self, y: np.ndarray, view) -> list:
+        if self._point_pens is None:
+            self._point_pens = (pg.mkPen(ORANGE, width=2), pg.mkPen(BLUE, width=2),
+                                pg.mkPen(self.style_.foreground, width=1.5))
+        orange, blue, plain = self._point_pens
         if view.task == "classification":
-            return [pg.mkPen(ORANGE if label < 0.5 else BLUE, width=2) for label in y]
-        return [pg.mkPen(self.style_.foreground, width=1.5)] * len(y)
+            return [orange if label < 0.5 else blue for label in y]
+        return [plain] * len(y)
+
+    _level_brushes: list | None = None
+    _point_pens: tuple | None = None
 
     def _draw_network(self, view) -> None:
         columns = view.columns
