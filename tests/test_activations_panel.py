@@ -223,3 +223,68 @@ def test_every_preset_draws(qtbot, panel, key):
     for name in shown:
         assert panel.lines[name, "y"].isVisible()
     assert np.all(np.isfinite(drawn(panel.depth_curves["grad_norm"])[1]))
+
+
+# ---- linear layers collapse into one matrix ------------------------------------------------------------
+def test_linear_is_an_activation_with_its_own_colour_and_curve(qtbot, panel):
+    assert "linear" in NAMES and panel.controls["depth_activation"].combo.findData("linear") >= 0
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"show_linear": True})
+    xs, ys = drawn(panel.lines["linear", "y"])
+    np.testing.assert_array_equal(ys, xs)
+    np.testing.assert_array_equal(drawn(panel.lines["linear", "dy"])[1], 1.0)
+    assert len(set(panel.colors.values())) == len(NAMES)
+
+
+def test_one_matrix_plot_shows_the_product_and_that_a_linear_net_is_it(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.apply_preset("linear_collapse")
+    values = panel.values
+    flow = expected_flow(values)
+    product = act.weight_product(flow.weights)
+    xs, ys = drawn(panel.sv_curve)
+    np.testing.assert_array_equal(xs, np.arange(1, 33))
+    np.testing.assert_allclose(ys, product.log10_singular_values, rtol=1e-12)
+    collapse = panel.result.collapse
+    assert collapse.error < 1e-12
+    note = panel.collapse_note.toPlainText()
+    assert "net(x) = M x + c" in note and "on 64 probe inputs" in note and f"{collapse.error:.2g}" in note
+    curve = panel.sv_curve
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"depth_activation": "relu"})
+    assert panel.sv_curve is curve  # updated in place
+    np.testing.assert_allclose(drawn(panel.sv_curve)[1], product.log10_singular_values, rtol=1e-12)  # same weights
+    assert panel.result.collapse.error > 0.1
+    assert "net(x) ≠ M x + c: ReLU" in panel.collapse_note.toPlainText()
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"depth_activation": "linear", "layer_norm": True})
+    assert "LayerNorm" in panel.collapse_note.toPlainText() and panel.result.collapse.error > 0.1
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"layer_norm": False, "residual": True, "bias": 0.5})
+    assert panel.result.collapse.error < 1e-12  # residual and bias: still one affine map, (I + W_L) ⋯ (I + W_1) x + c
+
+
+def test_an_overflowing_linear_net_says_so_without_nan(qtbot, panel):
+    """Beyond the panel's ranges (std 1000 over 100 layers: 10^390), as the backend allows."""
+    import dataclasses
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"depth_activation": "linear"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        flow = act.gradient_flow("linear", "normal", 100, 16, batch=4, std=1e3)
+        collapse = act.collapse(flow.weights, flow.inputs, flow.outputs)
+        scene = dataclasses.replace(panel.result, flow=flow, collapse=collapse)
+        panel.draw(scene)
+    assert collapse.error == math.inf and "overflow" in panel.collapse_note.toPlainText()
+    assert np.all(np.isfinite(drawn(panel.sv_curve)[1]))
+
+
+def test_a_new_bias_keeps_the_products_of_the_weights(qtbot, panel, monkeypatch):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"depth_activation": "linear"})
+    product = panel.result.collapse.product
+    calls = []
+    monkeypatch.setattr(act, "weight_product", lambda *args: calls.append(args))
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"bias": 0.3})
+    assert calls == [] and panel.result.collapse.product is product  # the same weights: the product remembered

@@ -451,6 +451,8 @@ STEPS: dict[str, list[tuple[str, str, Change]]] = {
         ("Set Gain to torch's default", "把“增益 gain”设为", {"gain_mode": "default"})],
     "activations.exploding": [
         ("Drag Normal std down to 0.125", "把“正态分布标准差”降到 0.125", {"init_std": 0.125})],
+    "activations.linear-collapse": [
+        ("Switch Activation to ReLU", "把“激活函数”换成 ReLU", {"depth_activation": "relu"})],
     "attention.sqrt-dk": [
         ("Turn Divide scores by sqrt(d_k) on", "打开“分数除以 sqrt(d_k)”", {"scale": True})],
     "attention.padding-mask": [
@@ -517,6 +519,8 @@ STEPS: dict[str, list[tuple[str, str, Change]]] = {
          {"schedule": "cosine"})],
     "optimizers.why-decay": [
         ("Switch Schedule to Constant", "把“学习率调度”换成“恒定”", {"schedule": "constant"})],
+    "optimizers.ewa-bias-correction": [
+        ("Drag beta to 0.9", "把“衰减系数 beta”拖到 0.9", {"beta": 0.9})],
     "receptive_field.pooling": [
         ("Select the pool row and press Delete layer", "选中 pool 这一行并点“删除该层”",
          {"layers": POOL_DELETED, "layer": 4})],
@@ -671,6 +675,8 @@ def _optimizers(panel) -> dict[str, float]:
             found[f"{name}: last step on the plateau"] = int(np.nonzero(loss >= 0.8 * saddle)[0][-1])
             found[f"{name}: first step a decade below the plateau"] = int(np.argmax(loss < 0.1 * saddle))
             found["the plateau (the saddle's loss − min)"] = saddle
+    for name, trace in race.twins.items():  # the same optimizer under the compared schedule (dashed)
+        found[f"{name}, dashed: last loss − min"] = trace.losses[-1] - race.f_min
     return found
 
 
@@ -734,6 +740,7 @@ READ: dict[str, dict[str, tuple[str, ...]]] = {
     "optimizers.clipping": {"5": ("sgd: diverged at step",), "0.3": ("sgd: longest step",)},
     "optimizers.why-decay": {"0.01": ("sgd: last loss − min", "sgd: loss − min, 5th percentile of the second half"),
                              "2": ("sgd: loss − min, 95th percentile of the second half",)},
+    "optimizers.cosine-restarts": {"1": ("sgd, dashed: last loss − min",), "1e-12": ("sgd: last loss − min",)},
     "training.underfit-overfit": {"30": ("training points drawn",)},
     "training.l2-regularization": {"30": ("training points drawn",)},
     "training.more-data": {"300": ("training points drawn",)},

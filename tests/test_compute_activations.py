@@ -61,6 +61,7 @@ def torch_fn(name, params=None):
         "hardsigmoid": F.hardsigmoid,
         "hardswish": F.hardswish,
         "relu6": F.relu6,
+        "linear": torch.nn.Identity(),
     }[name]
 
 
@@ -69,7 +70,12 @@ def torch_curves(name, params, x):
     xt = t(x).requires_grad_(True)
     y = torch_fn(name, params)(xt)
     (dy,) = torch.autograd.grad(y.sum(), xt, create_graph=True)
-    d2y = None if name == "hardsigmoid" else torch.autograd.grad(dy.sum(), xt)[0].numpy()
+    if name == "hardsigmoid":
+        d2y = None
+    elif not dy.requires_grad:  # f' is a constant (the identity): autograd's f'' is 0
+        d2y = np.zeros_like(np.asarray(x, dtype=np.float64))
+    else:
+        d2y = torch.autograd.grad(dy.sum(), xt)[0].numpy()
     return y.detach().numpy(), dy.detach().numpy(), d2y
 
 
@@ -101,7 +107,8 @@ def assert_matches_torch(name, params, x):
 # ---- the catalogue ---------------------------------------------------------------------------------
 def test_catalogue_order_labels_and_torch_defaults():
     assert list(ACTIVATIONS) == ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh",
-                                 "swish", "mish", "softplus", "hardsigmoid", "hardswish", "relu6"]
+                                 "swish", "mish", "softplus", "hardsigmoid", "hardswish", "relu6", "linear"]
+    assert ACTIVATIONS["linear"].label == "Linear (identity)" and ACTIVATIONS["linear"].formula == "x"
     assert ACTIVATIONS["leaky_relu"].label == "Leaky ReLU"
     assert ACTIVATIONS["gelu_tanh"].label == "GELU (tanh approx.)"
     assert ACTIVATIONS["swish"].label == "Swish / SiLU"
@@ -296,7 +303,7 @@ def test_monotonicity_and_zero_centring_follow_the_documented_rules():
     monotonic = {name: properties(name).monotonic for name in ACTIVATIONS}
     assert {name for name, m in monotonic.items() if not m} == {"gelu", "gelu_tanh", "swish", "mish", "hardswish"}
     centred = {name for name in ACTIVATIONS if properties(name).zero_centred}
-    assert centred == {"tanh", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "swish", "mish", "hardswish"}
+    assert centred == {"tanh", "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "swish", "mish", "hardswish", "linear"}
     assert not properties("leaky_relu", negative_slope=-0.5).monotonic
 
 
@@ -382,6 +389,7 @@ def test_recommended_gain_maps_our_activations():
     assert recommended_gain("leaky_relu") == pytest.approx(torch.nn.init.calculate_gain("leaky_relu", 0.01))
     assert recommended_gain("leaky_relu", negative_slope=0.2) == pytest.approx(math.sqrt(2 / 1.04))
     assert recommended_gain("selu") == 0.75
+    assert recommended_gain("linear") == torch.nn.init.calculate_gain("linear") == 1.0
     for name in ("elu", "gelu", "gelu_tanh", "swish", "mish", "softplus", "hardsigmoid", "hardswish", "relu6"):
         assert recommended_gain(name) == 1.0  # torch has no entry
     assert recommended_gain("swish", beta=2.0) == 1.0
@@ -472,7 +480,7 @@ def torch_mlp(r, name, params, bias, residual, layer_norm):
 
 MLP_CASES = [("relu", {}), ("tanh", {}), ("gelu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("selu", {}),
              ("swish", {"beta": 2.0}), ("softplus", {"beta": 2.0, "threshold": 5.0}), ("hardswish", {}),
-             ("mish", {}), ("sigmoid", {}), ("elu", {"alpha": 0.5}), ("gelu_tanh", {}), ("relu6", {})]
+             ("mish", {}), ("sigmoid", {}), ("elu", {"alpha": 0.5}), ("gelu_tanh", {}), ("relu6", {}), ("linear", {})]
 
 
 @pytest.mark.parametrize("layer_norm", [False, True], ids=["plain", "layer_norm"])
@@ -592,6 +600,108 @@ def test_overflow_is_reported_as_inf():
     assert_nothing_is_nan(r)
 
 
+# ---- linear layers collapse ----------------------------------------------------------------------------
+def test_linear_is_the_identity_with_slope_one():
+    x = np.linspace(-1e6, 1e6, 11)
+    c = evaluate("linear", x)
+    np.testing.assert_array_equal(c.y, x)
+    np.testing.assert_array_equal(c.dy, 1.0)
+    np.testing.assert_array_equal(c.d2y, 0.0)
+    assert c.y is not c.x  # its own array
+    p = properties("linear")
+    assert p.output_range == (-math.inf, math.inf) and p.saturation == () and p.max_derivative == 1.0
+    assert p.monotonic and p.zero_centred
+
+
+def torch_product(weights, residual):
+    """A_depth ... A_1 with torch: the weight of each nn.Linear layer (plus I with a residual)."""
+    factors = [t(w) + (torch.eye(w.shape[0], dtype=torch.float64) if residual else 0) for w in weights]
+    return torch.linalg.multi_dot(factors[::-1]) if len(factors) > 1 else factors[0]
+
+
+@pytest.mark.parametrize("residual", [False, True], ids=["chain", "residual"])
+@pytest.mark.parametrize("bias", [0.0, 0.3])
+def test_a_linear_network_is_the_product_of_its_weights_as_torch_computes_it(bias, residual):
+    r = gradient_flow("linear", "xavier_normal", depth=7, width=12, batch=9, seed=5, bias=bias, residual=residual)
+    layers, outputs, _ = torch_mlp(r, "linear", {}, bias, residual, False)
+    network = outputs[-1].detach()
+    np.testing.assert_allclose(r.outputs, network.numpy(), rtol=1e-12, atol=1e-13)
+    c = act.collapse(r.weights, r.inputs, r.outputs, bias=bias, residual=residual)
+    product = torch_product(r.weights, residual)
+    np.testing.assert_allclose(c.product.matrix, product.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(c.product.singular_values, torch.linalg.svdvals(product).numpy(), rtol=1e-10)
+    # the offset is where the biases end up: the network applied to zero inputs
+    with torch.no_grad():
+        h = torch.zeros(1, 12, dtype=torch.float64)
+        for layer in layers:
+            h = h + layer(h) if residual else layer(h)
+    np.testing.assert_allclose(c.offset, h.numpy()[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(c.single, network.numpy(), rtol=1e-11, atol=1e-12)
+    assert c.error < 1e-13
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh", "gelu", "sigmoid", "leaky_relu"])
+def test_a_non_linear_network_is_not_one_matrix(name):
+    r = gradient_flow(name, "kaiming_normal", depth=6, width=16, batch=32, seed=2)
+    c = act.collapse(r.weights, r.inputs, r.outputs)
+    assert c.error > 0.05
+    layers, outputs, _ = torch_mlp(r, name, {}, 0.0, False, False)
+    gap = torch.linalg.norm(outputs[-1].detach() - t(r.inputs) @ torch_product(r.weights, False).T)
+    biggest = max(float(torch.linalg.norm(outputs[-1].detach())), float(np.linalg.norm(c.single)))
+    assert c.error == pytest.approx(float(gap) / biggest, rel=1e-9)
+
+
+def test_layer_norm_breaks_the_collapse_of_linear_layers():
+    r = gradient_flow("linear", "xavier_normal", depth=5, width=16, batch=8, layer_norm=True)
+    assert act.collapse(r.weights, r.inputs, r.outputs).error > 0.05
+
+
+def test_product_stays_finite_at_any_depth_and_scale():
+    for std, sign in ((1e3, 1), (1e-4, -1)):
+        r = gradient_flow("linear", "normal", depth=100, width=16, batch=4, std=std)
+        with np.errstate(all="raise"):
+            product = act.weight_product(r.weights)
+        assert np.all(np.isfinite(product.unit)) and np.abs(product.unit).max() == 1.0
+        assert np.all(np.isfinite(product.log10_singular_values))
+        assert sign * product.log10_scale > 250  # beyond float64 as one number: kept as a scale
+        # the scaled product's singular values are the exact ones times the scale
+        np.testing.assert_allclose(product.log10_singular_values,
+                                   np.log10(np.linalg.svd(product.unit, compute_uv=False)) + product.log10_scale)
+        c = act.collapse(r.weights, r.inputs, r.outputs, product=product)
+        assert not np.any(np.isnan(c.single))
+        if sign > 0:
+            assert c.error == math.inf and np.all(np.isinf(r.outputs))
+            assert np.all(np.isinf(product.singular_values))
+        else:
+            assert c.error < 1e-9 and np.all(product.singular_values < 1e-300)
+
+
+def test_a_zero_product_has_zero_singular_values():
+    weights = np.zeros((3, 4, 4))
+    weights[0] = np.eye(4)
+    product = act.weight_product(weights)
+    np.testing.assert_array_equal(product.singular_values, 0.0)
+    assert np.all(product.log10_singular_values == -math.inf)
+    np.testing.assert_array_equal(product.matrix, 0.0)
+
+
+@pytest.mark.parametrize("call, param", [
+    (lambda: act.weight_product(np.zeros((2, 3, 4))), "weights"),
+    (lambda: act.weight_product(np.full((2, 3, 3), math.nan)), "weights"),
+    (lambda: act.weight_product(np.zeros((0, 3, 3))), "weights"),
+    (lambda: act.weight_product(np.eye(3)[None], residual="no"), "residual"),
+    (lambda: act.collapse(np.eye(3)[None], np.zeros((2, 4)), np.zeros((2, 4))), "inputs"),
+    (lambda: act.collapse(np.eye(3)[None], np.zeros((2, 3)), np.zeros((1, 3))), "outputs"),
+    (lambda: act.collapse(np.eye(3)[None], np.zeros((2, 3)), np.zeros((2, 3)), bias=math.nan), "bias"),
+    (lambda: act.collapse(np.eye(3)[None], np.zeros((2, 3)), np.zeros((2, 3)),
+                          product=act.weight_product(np.eye(4)[None])), "product"),
+])
+def test_bad_collapse_input_is_refused_naming_the_parameter(call, param):
+    with pytest.raises(ValueError) as error:
+        call()
+    assert str(error.value).startswith(param + ":"), str(error.value)
+
+
 # ---- bad input --------------------------------------------------------------------------------------
 BAD = [
     (evaluate, ("swish_x", [0.0]), {}, "name"),
@@ -667,4 +777,5 @@ def test_module_exports_exist():
         assert hasattr(act, name), name
     assert set(act.__all__) >= {"ACTIVATIONS", "INITS", "Activation", "Curves", "Properties", "SoftmaxResult",
                                 "GradientFlow", "evaluate", "properties", "softmax", "calculate_gain",
-                                "recommended_gain", "gradient_flow"}
+                                "recommended_gain", "gradient_flow", "collapse", "weight_product", "Collapse",
+                                "Product"}

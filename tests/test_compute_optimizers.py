@@ -60,6 +60,11 @@ SCHEDULES = {
     "exponential": Schedule("exponential", gamma=0.995),
     "cosine": Schedule("cosine", T_max=120, eta_min=1e-5),  # 300 steps: past T_max, climbs back
     "warmup": Schedule("warmup", warmup_steps=40, T_max=200, eta_min=1e-5),
+    "multistep": Schedule("multistep", milestones=(60, 120, 120), gamma=0.7),  # a repeated milestone: gamma^2
+    "cosine_restarts": Schedule("cosine_restarts", T_0=40, T_mult=2, eta_min=1e-5),
+    "inverse_sqrt": Schedule("inverse_sqrt", warmup=30, d_model=4),
+    "onecycle": Schedule("onecycle", pct_start=0.25, div_factor=10.0, final_div_factor=100.0),
+    "plateau": Schedule("plateau", factor=0.5, patience=5, threshold=1e-3),  # on the trace's own loss
 }
 
 
@@ -136,12 +141,26 @@ def test_defaults_match_torch_optim_on_every_surface():
             assert_traces_equal(ours, torch_trace(surface, optimizer, surface.start, 100), rtol=1e-8)
 
 
-def _torch_lrs(schedule, lr, steps):
-    """The documented torch scheduler composition, built here independently of the oracle."""
+def _torch_lrs(schedule, lr, steps, losses=None):
+    """The documented torch scheduler composition, built here independently of the oracle
+    (ReduceLROnPlateau stepped with ``losses[i]`` after step i + 1)."""
     p = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
     o = torch.optim.SGD([p], lr=lr)
     sched = torch.optim.lr_scheduler
-    if schedule.kind == "step":
+    if schedule.kind == "multistep":
+        s = sched.MultiStepLR(o, milestones=list(schedule.milestones), gamma=schedule.gamma)
+    elif schedule.kind == "cosine_restarts":
+        s = sched.CosineAnnealingWarmRestarts(o, T_0=schedule.T_0, T_mult=schedule.T_mult, eta_min=schedule.eta_min)
+    elif schedule.kind == "inverse_sqrt":  # the original Transformer's lr, step t = epoch + 1
+        s = sched.LambdaLR(o, lambda epoch: schedule.d_model ** -0.5 * min((epoch + 1) ** -0.5,
+                                                                           (epoch + 1) * schedule.warmup ** -1.5))
+    elif schedule.kind == "onecycle":
+        s = sched.OneCycleLR(o, max_lr=lr, total_steps=steps, pct_start=schedule.pct_start,
+                             div_factor=schedule.div_factor, final_div_factor=schedule.final_div_factor,
+                             cycle_momentum=False)
+    elif schedule.kind == "plateau":
+        s = sched.ReduceLROnPlateau(o, factor=schedule.factor, patience=schedule.patience, threshold=schedule.threshold)
+    elif schedule.kind == "step":
         s = sched.StepLR(o, step_size=schedule.step_size, gamma=schedule.gamma)
     elif schedule.kind == "exponential":
         s = sched.ExponentialLR(o, gamma=schedule.gamma)
@@ -154,10 +173,10 @@ def _torch_lrs(schedule, lr, steps):
             sched.CosineAnnealingLR(o, T_max=schedule.T_max, eta_min=schedule.eta_min),
         ], milestones=[k])
     out = []
-    for _ in range(steps):
+    for i in range(steps):
         out.append(o.param_groups[0]["lr"])
         o.step()
-        s.step()
+        s.step(losses[i]) if schedule.kind == "plateau" else s.step()
     return out
 
 
@@ -170,10 +189,85 @@ def _torch_lrs(schedule, lr, steps):
     (Schedule("warmup", warmup_steps=5, T_max=10, eta_min=0.001), 40),
     (Schedule("warmup", warmup_steps=1, T_max=20, eta_min=0.0), 30),
     (Schedule("warmup", warmup_steps=50, T_max=20, eta_min=0.0), 20),  # never leaves warmup
+    (Schedule("multistep", milestones=(5, 12, 12, 30), gamma=0.5), 40),  # a repeat, and one past the end
+    (Schedule("multistep", milestones=(1,), gamma=0.1), 5),
+    (Schedule("cosine_restarts", T_0=10, T_mult=1, eta_min=0.01), 65),
+    (Schedule("cosine_restarts", T_0=3, T_mult=2, eta_min=0.0), 100),
+    (Schedule("cosine_restarts", T_0=1, T_mult=3, eta_min=0.0), 50),
+    (Schedule("inverse_sqrt", warmup=10, d_model=64), 60),
+    (Schedule("inverse_sqrt", warmup=1, d_model=1), 20),
+    (Schedule("inverse_sqrt", warmup=4000, d_model=512), 30),  # the paper's: all warm-up
+    (Schedule("onecycle"), 100),  # torch's defaults
+    (Schedule("onecycle", pct_start=0.0, div_factor=5.0, final_div_factor=3.0), 17),
+    (Schedule("onecycle", pct_start=0.4, div_factor=2.0, final_div_factor=1.0), 2),
+    (Schedule("onecycle", pct_start=0.3, div_factor=25.0, final_div_factor=1e4), 1),
+    (Schedule("onecycle", pct_start=0.9, div_factor=25.0, final_div_factor=1e4), 7),
 ])
 def test_learning_rates_are_torch_schedulers_bit_for_bit(schedule, steps):
     ours = learning_rates(schedule, 0.3, steps)
     np.testing.assert_array_equal(ours, _torch_lrs(schedule, 0.3, steps))
+
+
+LOSS_SHAPES = {
+    "falling then flat": np.concatenate([np.linspace(10, 1, 30), np.full(50, 1.0)]),
+    "noisy": np.abs(np.random.default_rng(4).standard_normal(80)) + 1,
+    "negative and rising": -np.linspace(5, 0, 80),  # a loss below 0 (the saddle): the relative threshold flips
+    "tiny improvements": 1 - 1e-5 * np.arange(80),  # below a threshold of 1e-4: no improvement counts
+}
+
+
+@pytest.mark.parametrize("shape", LOSS_SHAPES)
+@pytest.mark.parametrize("schedule", [Schedule("plateau"), Schedule("plateau", factor=0.5, patience=0, threshold=0.0),
+                                      Schedule("plateau", factor=0.9, patience=3, threshold=0.01)],
+                         ids=["defaults", "impatient", "gentle"])
+def test_plateau_rates_are_reduce_lr_on_plateau_fed_the_same_losses(schedule, shape):
+    losses = LOSS_SHAPES[shape]
+    for lr in (0.3, 1e-6):  # near 1e-8, reductions smaller than eps = 1e-8 are skipped, as in torch
+        ours = learning_rates(schedule, lr, 80, losses=losses)
+        np.testing.assert_array_equal(ours, _torch_lrs(schedule, lr, 80, losses.tolist()))
+    assert learning_rates(schedule, 0.3, 80, losses=losses[:79]).shape == (80,)  # the last loss is not needed
+
+
+def test_plateau_inside_a_trace_follows_the_walks_own_loss():
+    schedule = Schedule("plateau", factor=0.5, patience=5, threshold=1e-3)
+    for optimizer, lr in (("momentum", 1e-3), ("adam", 0.05)):
+        t = trace("rosenbrock", optimizer, (-1.5, 2.0), 400, schedule=schedule, lr=lr)
+        np.testing.assert_array_equal(t.lrs, learning_rates(schedule, lr, 400, losses=t.losses))
+        assert len(set(t.lrs.tolist())) > 1  # it did reduce
+    a, b = (trace("rosenbrock", o, (-1.5, 2.0), 400, schedule=schedule, lr=lr).lrs for o, lr in (("sgd", 1e-3),
+                                                                                                ("momentum", 1e-3)))
+    assert not np.array_equal(a, b)  # each optimizer's rate follows its own loss
+
+
+def test_restart_schedule_restarts_and_lengthens_its_periods():
+    lrs = learning_rates(Schedule("cosine_restarts", T_0=4, T_mult=2, eta_min=0.0), 1.0, 30)
+    restarts = [i for i in range(1, 30) if lrs[i] > lrs[i - 1]]
+    assert restarts == [4, 12, 28] and all(lrs[i] == 1.0 for i in [0] + restarts)  # periods 4, 8, 16
+
+
+def test_inverse_sqrt_peaks_at_warmup_then_falls_as_one_over_sqrt_t():
+    lrs = learning_rates(Schedule("inverse_sqrt", warmup=25, d_model=16), 2.0, 200)
+    assert int(np.argmax(lrs)) == 24  # step t = 25
+    assert lrs[24] == pytest.approx(2.0 / math.sqrt(16 * 25))
+    np.testing.assert_allclose(lrs[99] / lrs[24], math.sqrt(25 / 100))
+    np.testing.assert_allclose(lrs[:25], [2.0 * 16 ** -0.5 * t * 25 ** -1.5 for t in range(1, 26)])
+
+
+def test_onecycle_rises_to_lr_then_falls_far_below_its_start():
+    lrs = learning_rates(Schedule("onecycle", pct_start=0.3, div_factor=25.0, final_div_factor=1e4), 0.5, 100)
+    assert lrs[0] == pytest.approx(0.5 / 25) and int(np.argmax(lrs)) == 29 and lrs.max() == pytest.approx(0.5)
+    assert lrs[-1] == pytest.approx(0.5 / 25 / 1e4)
+
+
+def test_onecycle_that_torch_cannot_run_is_refused_naming_pct_start():
+    with pytest.raises(ZeroDivisionError):  # OneCycleLR's rising phase lasts 0 steps: torch divides by 0
+        _torch_lrs(Schedule("onecycle", pct_start=0.1), 0.1, 10)
+    for call in (lambda: learning_rates(Schedule("onecycle", pct_start=0.1), 0.1, 10),
+                 lambda: trace("bowl", "sgd", (1.0, 1.0), 10, schedule=Schedule("onecycle", pct_start=0.1)),
+                 lambda: race("bowl", {"sgd": None}, (1.0, 1.0), 20, schedule=Schedule("onecycle", pct_start=0.05))):
+        with pytest.raises(ValueError, match="pct_start"):
+            call()
+    assert learning_rates(Schedule("onecycle", pct_start=0.1), 0.1, 11).shape == (11,)
 
 
 def test_warmup_ramps_linearly_then_follows_cosine():
@@ -445,6 +539,36 @@ def test_bad_input_raises_value_error_naming_the_parameter(bad, name):
     (lambda: surface_grid("bowl", 1, 10), "nx"), (lambda: surface_grid("bowl", 10, 5000), "ny"),
     (lambda: surface_grid("bowl", 10, 10, window=(1.0, 0.0, 0.0, 1.0)), "window"),
     (lambda: learning_rates(None, 0.0, 10), "lr"), (lambda: gradient_noise((1.0, 2), 0), "steps"),
+    (lambda: Schedule("multistep", milestones=(0, 10)), "milestones"),
+    (lambda: Schedule("multistep", milestones="150, 300"), "milestones"),
+    (lambda: Schedule("multistep", milestones=(10.5,)), "milestones"),
+    (lambda: Schedule("multistep", milestones=tuple(range(1, 40))), "milestones"),
+    (lambda: Schedule("multistep", milestones=(5001,)), "milestones"),
+    (lambda: Schedule("cosine_restarts", T_0=0), "T_0"), (lambda: Schedule("cosine_restarts", T_mult=0), "T_mult"),
+    (lambda: Schedule("cosine_restarts", T_mult=1.5), "T_mult"),
+    (lambda: Schedule("inverse_sqrt", warmup=0), "warmup"), (lambda: Schedule("inverse_sqrt", d_model=0), "d_model"),
+    (lambda: Schedule("onecycle", pct_start=1.0), "pct_start"), (lambda: Schedule("onecycle", pct_start=-0.1), "pct_start"),
+    (lambda: Schedule("onecycle", div_factor=0.0), "div_factor"),
+    (lambda: Schedule("onecycle", final_div_factor=float("inf")), "final_div_factor"),
+    (lambda: Schedule("plateau", factor=1.0), "factor"), (lambda: Schedule("plateau", factor=0.0), "factor"),
+    (lambda: Schedule("plateau", patience=-1), "patience"), (lambda: Schedule("plateau", threshold=1.0), "threshold"),
+    (lambda: Schedule("plateau", threshold=float("nan")), "threshold"),
+    (lambda: learning_rates(Schedule("plateau"), 0.1, 10), "losses"),
+    (lambda: learning_rates(Schedule("plateau"), 0.1, 10, losses=[1.0] * 8), "losses"),
+    (lambda: learning_rates(Schedule("plateau"), 0.1, 3, losses=[1.0, float("nan")]), "losses"),
+    (lambda: learning_rates("cosine", 0.1, 10), "schedule"),
+    (lambda: opt.ewa([1.0, 2.0], 1.0), "beta"), (lambda: opt.ewa([1.0], -0.1), "beta"),
+    (lambda: opt.ewa([], 0.9), "values"), (lambda: opt.ewa([[1.0, 2.0]], 0.9), "values"),
+    (lambda: opt.ewa([1.0, float("nan")], 0.9), "values"), (lambda: opt.ewa([1e301], 0.9), "values"),
+    (lambda: opt.ewa("12", 0.9), "values"), (lambda: opt.ewa(["a"], 0.9), "values"), (lambda: opt.ewa(None, 0.9), "values"),
+    (lambda: opt.ewa([1.0], 0.9, bias_correction=1), "bias_correction"),
+    (lambda: opt.ewa_weights(0.9, 0), "count"), (lambda: opt.ewa_weights(1.5, 3), "beta"),
+    (lambda: opt.step_series(1, 1), "n"), (lambda: opt.step_series(10, 0), "change_at"),
+    (lambda: opt.step_series(10, 10), "change_at"), (lambda: opt.step_series(10, 5, sigma=-1.0), "sigma"),
+    (lambda: opt.step_series(10, 5, before=float("inf")), "before"), (lambda: opt.step_series(10, 5, seed=-1), "seed"),
+    (lambda: opt.half_lag(np.ones(5), 7, 1.0, 2.0), "change_at"),
+    (lambda: opt.seen_gradients("volcano", trace("bowl", "sgd", (1.0, 1.0), 3)), "surface"),
+    (lambda: opt.seen_gradients("bowl", trace("bowl", "sgd", (1.0, 1.0), 3), noise=(-1.0, 2)), "sigma"),
 ])
 def test_bad_schedule_surface_and_helper_input(make, name):
     with pytest.raises(ValueError, match=re.escape(name)):
@@ -474,3 +598,104 @@ def test_any_valid_input_gives_a_finite_trace_without_warnings(surface, optimize
         t = trace(surface, optimizer, start, 150, schedule=Schedule(kind, step_size=20, T_max=30,
                   warmup_steps=10), clip=clip, noise=noise, seed=1, **hyper)
     assert_well_formed(t, 150)
+
+
+# --------------------------------------------------------------------------- exponentially weighted averages
+
+
+def adam_buffers(gradients, betas):
+    """torch.optim.Adam fed ``gradients`` (n,) one by one: exp_avg, exp_avg_sq and 1 - beta1^step after each step."""
+    p = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    adam = torch.optim.Adam([p], lr=1e-3, betas=betas, foreach=False)
+    first, second, correction = [], [], []
+    for g in gradients:
+        p.grad = torch.tensor([g], dtype=torch.float64)
+        adam.step()
+        state = adam.state[p]
+        first.append(state["exp_avg"].item())
+        second.append(state["exp_avg_sq"].item())
+        correction.append(1 - betas[0] ** state["step"].item())
+    return np.array(first), np.array(second), np.array(correction)
+
+
+# beta1 = 0.9: torch's lerp with weight 0.1 (< 0.5); 0.3: weight 0.7 (the other branch)
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.3, 0.5), (0.0, 0.9), (0.99, 0.9999)])
+@pytest.mark.parametrize("kind", ["noisy", "step", "rosenbrock"])
+def test_ewa_is_adams_first_and_second_moment(betas, kind):
+    if kind == "noisy":
+        g = np.random.default_rng(3).standard_normal(300) * 5 + 2
+    elif kind == "step":
+        g = opt.step_series(300, 120, -1.0, 4.0, sigma=0.5, seed=8)[1]
+    else:  # the gradient SGD saw on its walk, noise included
+        t = trace("rosenbrock", "sgd", (-1.5, 2.0), 300, noise=(3.0, 4), seed=2)
+        g = opt.seen_gradients("rosenbrock", t, (3.0, 4), 2)[:, 0]
+    exp_avg, exp_avg_sq, correction = adam_buffers(g, betas)
+    first = opt.ewa(g, betas[0], bias_correction=False)
+    second = opt.ewa(g * g, betas[1], bias_correction=False)
+    np.testing.assert_allclose(first.average, exp_avg, rtol=1e-13, atol=1e-13 * np.abs(g).max())
+    np.testing.assert_allclose(second.average, exp_avg_sq, rtol=1e-13)
+    np.testing.assert_array_equal(first.correction, correction)  # 1 - beta1 ** step, as Adam's bias_correction1
+    corrected = opt.ewa(g, betas[0])
+    np.testing.assert_allclose(corrected.average, exp_avg / correction, rtol=1e-12, atol=1e-13 * np.abs(g).max())
+    np.testing.assert_array_equal(corrected.correction, first.correction)
+    for result in (first, corrected):
+        assert result.average.shape == result.correction.shape == (300,)
+        assert not result.average.flags.writeable and not result.correction.flags.writeable
+
+
+def test_ewa_bias_correction_removes_the_pull_towards_zero():
+    x = np.full(50, 3.0)
+    raw, corrected = opt.ewa(x, 0.9, bias_correction=False), opt.ewa(x, 0.9)
+    assert raw.average[0] == pytest.approx(0.3) and raw.average[9] == pytest.approx(3 * (1 - 0.9 ** 10))
+    np.testing.assert_allclose(corrected.average, 3.0, rtol=1e-14)  # a constant is its own average
+    np.testing.assert_allclose(raw.correction, 1 - 0.9 ** np.arange(1, 51), rtol=1e-15)
+    assert corrected.window == pytest.approx(10.0) and opt.ewa(x, 0.0).window == 1.0
+    np.testing.assert_array_equal(opt.ewa([1.0, -2.0, 5.0], 0.0).average, [1.0, -2.0, 5.0])  # beta 0: no memory
+    assert opt.ewa([7.0], 0.999).average[0] == pytest.approx(7.0)
+
+
+def test_ewa_weights_are_the_averages_weights():
+    beta, n = 0.8, 40
+    x = np.random.default_rng(1).standard_normal(n)
+    w = opt.ewa_weights(beta, n)
+    assert w.sum() == pytest.approx(1 - beta ** n)
+    assert opt.ewa(x, beta, bias_correction=False).average[-1] == pytest.approx(float(w @ x[::-1]), rel=1e-12)
+    window = opt.ewa_weights(0.9, 10).sum()  # the effective window 1/(1 - 0.9) = 10 steps
+    assert window == pytest.approx(1 - 0.9 ** 10) and 0.6 < window < 0.7
+
+
+def test_step_series_and_the_lag_of_a_settled_average():
+    clean, noisy = opt.step_series(300, 200, 1.0, 2.0, sigma=0.5, seed=4)
+    np.testing.assert_array_equal(clean[:200], 1.0)
+    np.testing.assert_array_equal(clean[200:], 2.0)
+    np.testing.assert_allclose(noisy - clean, 0.5 * np.random.default_rng(4).standard_normal(300))
+    for beta in (0.5, 0.9, 0.95):
+        lag = opt.half_lag(opt.ewa(clean, beta, bias_correction=False).average, 200, 1.0, 2.0)
+        assert lag == math.ceil(math.log(0.5) / math.log(beta))  # settled before the change: 1 - beta^k
+    assert opt.half_lag(opt.ewa(clean, 0.0).average, 200, 1.0, 2.0) == 1
+    assert opt.half_lag(opt.ewa(clean, 0.999).average, 200, 1.0, 2.0) is None  # not within the 100 values after
+    falling, _ = opt.step_series(50, 10, 3.0, -1.0)
+    assert opt.half_lag(opt.ewa(falling, 0.5).average, 10, 3.0, -1.0) == 1
+    assert opt.half_lag(np.ones(5), 2, 1.0, 1.0) is None
+
+
+def test_uncorrected_average_lags_more_when_the_change_comes_early():
+    clean, _ = opt.step_series(200, 20, 1.0, 2.0)
+    raw = opt.half_lag(opt.ewa(clean, 0.98, bias_correction=False).average, 20, 1.0, 2.0)
+    corrected = opt.half_lag(opt.ewa(clean, 0.98).average, 20, 1.0, 2.0)
+    assert corrected < raw  # still climbing from m_0 = 0 when the step comes
+
+
+@pytest.mark.parametrize("noise, clip", [(None, None), ((4.0, 2), None), ((4.0, 2), 5.0)])
+def test_seen_gradients_are_the_gradients_torch_computed_on_the_walk(noise, clip):
+    surface = make_surface("bowl", kappa=20.0, theta=30.0)
+    t = trace(surface, "sgd", (-2.5, 1.5), 60, noise=noise, clip=clip, seed=6, lr=0.02)
+    seen = opt.seen_gradients(surface, t, noise, 6)
+    rows = gradient_noise(noise, 60, 6)
+    loss = torch_loss(surface)
+    for i, point in enumerate(t.points[:-1]):
+        p = torch.tensor(point, dtype=torch.float64, requires_grad=True)
+        loss(p).backward()
+        np.testing.assert_allclose(seen[i], p.grad.numpy() + rows[i], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.hypot(seen[:, 0], seen[:, 1]), t.grad_norms, rtol=1e-12)
+    assert seen.shape == (60, 2) and not seen.flags.writeable

@@ -92,7 +92,12 @@ def _hidden_text() -> st.SearchStrategy[str]:
                                              "64 gelu, 2 softplus", "3 relu6,3,3 selu"]))
 
 
-TEXTS = {("floats", "value"): _float_text, ("attention", "text"): _tokens_text,
+def _milestones_text() -> st.SearchStrategy[str]:
+    steps = st.lists(st.integers(1, 5000), min_size=1, max_size=32).map(lambda ns: ", ".join(map(str, ns)))
+    return st.one_of(st.sampled_from(["1", "5000", "150 300", " 2,2 , 2 ", "0", "5001", "1.5", "a", ""]), steps)
+
+
+TEXTS = {("floats", "value"): _float_text, ("optimizers", "milestones"): _milestones_text, ("attention", "text"): _tokens_text,
          ("attention", "query_text"): _tokens_text, ("attention", "custom_mask"): _mask_text,
          ("receptive_field", "layers"): _layers_text, ("normalization", "lengths"): _lengths_text,
          ("training", "hidden"): _hidden_text}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
@@ -15,7 +17,7 @@ from PySide6.QtCore import QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from widgets.items import CellImage, DecadeAxis, PixelCurve, held_range
+from widgets.items import CellImage, DecadeAxis, PixelCurve, held_range, never_widens
 from widgets.panel import Panel
 from workbench.compute import activations as act
 from workbench.i18n import pick, tr
@@ -27,7 +29,7 @@ NAMES = {"sigmoid": ("Sigmoid", "Sigmoid"), "tanh": ("Tanh", "Tanh"), "relu": ("
          "gelu": ("GELU", "GELU"), "gelu_tanh": ("GELU (tanh approx.)", "GELU（tanh 近似）"),
          "swish": ("Swish / SiLU", "Swish / SiLU"), "mish": ("Mish", "Mish"), "softplus": ("Softplus", "Softplus"),
          "hardsigmoid": ("Hard sigmoid", "Hard Sigmoid"), "hardswish": ("Hard swish", "Hard Swish"),
-         "relu6": ("ReLU6", "ReLU6")}
+         "relu6": ("ReLU6", "ReLU6"), "linear": ("Linear (identity, no activation)", "线性（恒等，无激活）")}
 INITS = {"xavier_uniform": ("Xavier uniform (Glorot)", "Xavier 均匀（Glorot）"),
          "xavier_normal": ("Xavier normal (Glorot)", "Xavier 正态（Glorot）"),
          "kaiming_uniform": ("He / Kaiming uniform", "He / Kaiming 均匀"),
@@ -42,11 +44,12 @@ ACTIVATION_PARAMS = {  # activation -> {backend keyword: panel parameter}
     "softplus": {"beta": "softplus_beta", "threshold": "softplus_threshold"},
 }
 LOGITS = 5
-# One colour per activation, all 14 distinct: Okabe-Ito first, then Tableau's remaining hues.
+# One colour per activation, all 15 distinct: Okabe-Ito first, then Tableau's remaining hues, then
+# ColorBrewer Dark2's mustard for the linear one.
 CURVE_COLORS_LIGHT = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#8C564B",
-                      "#9467BD", "#7F7F7F", "#BCBD22", "#17BECF", "#D62728", "#1F3A93")
+                      "#9467BD", "#7F7F7F", "#BCBD22", "#17BECF", "#D62728", "#1F3A93", "#A6761D")
 CURVE_COLORS_DARK = ("#56B4E9", "#FF7F3F", "#2BD19A", "#E59ACB", "#F0C000", "#9AD8FF", "#FFFFFF", "#C49A85",
-                     "#C5A3FF", "#B0B0B0", "#DADB5C", "#5FE3F0", "#FF6B6B", "#7FA8FF")
+                     "#C5A3FF", "#B0B0B0", "#DADB5C", "#5FE3F0", "#FF6B6B", "#7FA8FF", "#B8E186")
 GRID_POINTS = 401
 SATURATED = 0.01  # |f'| below this counts as saturated
 
@@ -157,6 +160,8 @@ PRESETS = [
            _only("sigmoid", depth_activation="sigmoid", init="xavier_uniform", depth=50, residual=True)),
     Preset("softmax_sharp", "Softmax at T = 0.2: nearly one-hot, tiny Jacobian", "T = 0.2 的 softmax：接近 one-hot，雅可比很小",
            {"temperature": 0.2}),
+    Preset("linear_collapse", "20 linear layers: one matrix", "20 个线性层：只是一个矩阵",
+           _only("linear", "relu", depth_activation="linear", init="xavier_normal", depth=20, width=32)),
 ]
 
 PARAMS = ParamSet(PARAMETERS, check=_check, presets=PRESETS, follow=_follow)
@@ -201,10 +206,35 @@ def gain_for(values: Mapping[str, Any]) -> float | None:
     return values["gain"] if mode == "custom" else None
 
 
+_PRODUCTS: OrderedDict[tuple, act.Product] = OrderedDict()
+_PRODUCTS_LOCK = threading.Lock()
+
+
+def weight_product(key: tuple, weights: np.ndarray, residual: bool) -> act.Product:
+    """act.weight_product of the MLP's weights, remembered (the last 8) by ``key``: what the weights
+    are drawn from (init, depth, width, batch, seed, gain, std), so a change of the activation, the
+    bias, layer norm or the softmax multiplies no matrices."""
+    key = (*key, residual)
+    with _PRODUCTS_LOCK:
+        if key in _PRODUCTS:
+            _PRODUCTS.move_to_end(key)
+            return _PRODUCTS[key]
+    product = act.weight_product(weights, residual)
+    with _PRODUCTS_LOCK:
+        _PRODUCTS[key] = product
+        while len(_PRODUCTS) > 8:
+            _PRODUCTS.popitem(last=False)
+    return product
+
+
+weight_product.cache_clear = _PRODUCTS.clear  # as functools' caches: emptied by whoever measures memory
+
+
 @dataclass(frozen=True)
 class ActivationsScene:
     """What the panel draws: the curves of the shown activations, each one at the probe, the
-    properties of the depth view's activation, the gradient flow through the MLP and softmax."""
+    properties of the depth view's activation, the gradient flow through the MLP, whether the MLP
+    is one matrix, and softmax."""
 
     curves: dict[str, act.Curves]
     probe: dict[str, act.Curves]
@@ -213,6 +243,7 @@ class ActivationsScene:
     flow: act.GradientFlow
     gain: float | None
     softmax: act.SoftmaxResult
+    collapse: act.Collapse
 
 
 def compute_scene(values: Mapping[str, Any]) -> ActivationsScene:
@@ -226,8 +257,13 @@ def compute_scene(values: Mapping[str, Any]) -> ActivationsScene:
                  values["init_std"], values["bias"], values["residual"], values["layer_norm"], focus_params)
     logits = np.array([values[f"logit_{i}"] for i in range(1, LOGITS + 1)])
     x_lim = max(10.0, abs(values["x_min"]), abs(values["x_max"]))  # the bands cover the whole view
+    drawn_from = (values["init"], values["depth"], values["width"], values["batch"], values["seed"], gain,
+                  values["init_std"])
+    product = weight_product(drawn_from, flow.weights, values["residual"])
+    collapse = act.collapse(flow.weights, flow.inputs, flow.outputs, bias=values["bias"], residual=values["residual"],
+                            product=product)
     return ActivationsScene(curves, probe, focus, _properties(focus, focus_params, x_lim), flow, gain,
-                            act.softmax(logits, values["temperature"]))
+                            act.softmax(logits, values["temperature"]), collapse)
 
 
 def log10_clipped(values: np.ndarray, floor: float = 1e-30) -> np.ndarray:
@@ -275,8 +311,16 @@ class ActivationsPanel(Panel):
         "probe_x": (-5.0, 5.0),
         "seed (depth view)": {"param": "seed", "sweep": (0, 59)},  # new random weights on every change
         "bias (depth view)": {"param": "bias", "sweep": (-1.0, 1.0)},  # the same weights, a new forward/backward
+        # the same network with and without a non-linearity: one matrix or not (flows and the product remembered)
+        "depth_activation (linear vs others)": {"param": "depth_activation",
+                                                "sweep": ["linear", "relu", "linear", "tanh", "linear", "sigmoid"] * 10},
+        # linear layers: the same weights (their product remembered), a new forward/backward pass and offset
+        "bias (depth view, linear)": {"param": "bias", "sweep": (-1.0, 1.0), "base": {"depth_activation": "linear"}},
+        # new layers: a new forward/backward pass, a new product of 2..40 matrices and its singular values
+        "depth (depth view, linear)": {"param": "depth", "sweep": (2, 40), "base": {"depth_activation": "linear"}},
     }
-    BENCH_BUDGETS_MS = {"negative_slope (Leaky ReLU shown)": 8.0, "x_max": 8.0, "probe_x": 8.0}
+    BENCH_BUDGETS_MS = {"negative_slope (Leaky ReLU shown)": 8.0, "x_max": 8.0, "probe_x": 8.0,
+                        "depth_activation (linear vs others)": 8.0}
 
     compute = staticmethod(compute_scene)
 
@@ -293,15 +337,21 @@ class ActivationsPanel(Panel):
         self.readout.setTextFormat(Qt.RichText)
         self.readout.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)
         column.addWidget(self.readout)
-        self.canvas = pg.GraphicsLayoutWidget()
-        self.canvas.setBackground(st.background)
-        self.canvas.ci.setSpacing(8)
-        self.canvas.scene().setItemIndexMethod(QGraphicsScene.NoIndex)
-        column.addWidget(self.canvas, 1)
-        ci = self.canvas.ci
+        # One graphics view per row (curves; depth; softmax): a change repaints only the views whose items
+        # changed, so a new bias or depth leaves the curves and softmax as they were painted.
+        self.canvases = []
+        for stretch in (4, 4, 3):
+            canvas = pg.GraphicsLayoutWidget()
+            canvas.setBackground(st.background)
+            canvas.ci.setSpacing(8)
+            canvas.scene().setItemIndexMethod(QGraphicsScene.NoIndex)
+            column.addWidget(canvas, stretch)
+            self.canvases.append(canvas)
+        self.canvas = self.canvases[0]
+        curve_ci, depth_ci, softmax_ci = (canvas.ci for canvas in self.canvases)
         self.colors = dict(zip(NAMES, CURVE_COLORS_DARK if st.dark else CURVE_COLORS_LIGHT))
         # curves
-        self.curve_plot = ci.addPlot(row=0, col=0, colspan=2)
+        self.curve_plot = curve_ci.addPlot(row=0, col=0)
         st.style_plot(self.curve_plot, tr("Activation functions and their derivatives"), "f(x)", "x")
         self.curve_plot.setMenuEnabled(False)
         self.curve_plot.hideButtons()
@@ -346,11 +396,11 @@ class ActivationsPanel(Panel):
         self.curve_plot.addItem(self.probe_dots, ignoreBounds=True)
         self.brushes = {name: pg.mkBrush(color) for name, color in self.colors.items()}
         # depth
-        self.depth_plot = ci.addPlot(row=1, col=0, axisItems={"left": DecadeAxis("left")})
+        self.depth_plot = depth_ci.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")})
         st.style_plot(self.depth_plot, tr("Through the layers"), "", tr("layer"))
         legend_style = {"labelTextColor": st.foreground, "labelTextSize": f"{st.point_size * 0.85:.0f}pt"}
         self.depth_legend = pg.LegendItem(**legend_style)  # below the plot: the curves cross every corner
-        ci.addItem(self.depth_legend, row=2, col=0)
+        depth_ci.addItem(self.depth_legend, row=1, col=0)
         self.depth_curves = {}
         for index, (key, label) in enumerate((("activation_std", tr("activation std")),
                                               ("grad_norm", tr("gradient norm ‖∂L/∂h‖")),
@@ -363,17 +413,32 @@ class ActivationsPanel(Panel):
         self.depth_note.setFont(st.font(0.85))
         self.depth_note.setParentItem(self.depth_plot.vb)
         self.depth_note.setPos(6, 2)
-        self.hist_plot = ci.addPlot(row=1, col=1)
-        st.style_plot(self.hist_plot, tr("Activations of the first, middle and last layer"), tr("share"), "h")
+        self.hist_plot = depth_ci.addPlot(row=0, col=1)
+        st.style_plot(self.hist_plot, tr("Activation histograms"), tr("share"), "h")
         self.hist_legend = pg.LegendItem(**legend_style)
-        ci.addItem(self.hist_legend, row=2, col=1)
+        depth_ci.addItem(self.hist_legend, row=1, col=1)
         self.hist_curves = [PixelCurve(np.array([0.0, 1.0]), np.zeros(1), stepMode="center",
                                              pen=st.pen(st.series[i + 3], st.thin_line_width * 1.5)) for i in range(3)]
         for curve in self.hist_curves:
             self.hist_plot.addItem(curve, ignoreBounds=True)
         self._hist_labels: list[str] = []
+        # one matrix?
+        self.collapse_plot = depth_ci.addPlot(row=0, col=2, axisItems={"left": DecadeAxis("left")})
+        st.style_plot(self.collapse_plot, tr("One matrix?"), "σᵢ(M)", tr("i (largest σ first)"))
+        self.sv_curve = PixelCurve(pen=st.pen(st.series[0]))
+        self.collapse_plot.addItem(self.sv_curve, ignoreBounds=True)
+        self.sv_dots = pg.ScatterPlotItem(size=st.marker_size * 0.6, pen=None, brush=pg.mkBrush(st.series[0]))
+        self.collapse_plot.addItem(self.sv_dots, ignoreBounds=True)
+        # the singular values fall from the top left: the bottom left corner stays free for the verdict
+        self.collapse_note = pg.TextItem(color=st.foreground, anchor=(0, 1))
+        self.collapse_note.setFont(st.font(0.85))
+        self.collapse_note.setParentItem(self.collapse_plot.vb)
+        self.product_label = pg.TextItem("M = W_L ⋯ W_1", color=st.foreground, anchor=(1, 0))  # the top right stays free too
+        self.product_label.setFont(st.font(0.85))
+        self.product_label.setParentItem(self.collapse_plot.vb)
+        self.collapse_plot.vb.sigResized.connect(self._place_collapse_note)
         # softmax
-        self.bar_plot = ci.addPlot(row=3, col=0)
+        self.bar_plot = softmax_ci.addPlot(row=0, col=0)
         st.style_plot(self.bar_plot, tr("softmax(z / T)"), "p", tr("logit"))
         self.bars = pg.BarGraphItem(x=np.arange(1, LOGITS + 1), height=np.zeros(LOGITS), width=0.6,
                                     brush=pg.mkBrush(st.series[0]), pen=pg.mkPen(None))
@@ -384,7 +449,7 @@ class ActivationsPanel(Panel):
         for i, text in enumerate(self.bar_texts, start=1):
             text.setFont(st.font(0.85))
             self.bar_plot.addItem(text, ignoreBounds=True)
-        self.jac_plot = ci.addPlot(row=3, col=1)
+        self.jac_plot = softmax_ci.addPlot(row=0, col=1)
         st.style_plot(self.jac_plot, tr("Jacobian ∂p_i/∂z_j = (diag(p) − p pᵀ) / T"), "i", "j")
         self.jac_plot.getViewBox().invertY(True)
         self.jac_image = CellImage(axisOrder="row-major")
@@ -402,19 +467,30 @@ class ActivationsPanel(Panel):
         zero = pg.mkPen(st.muted, width=1)
         self.curve_plot.addItem(pg.InfiniteLine(pos=0, angle=0, pen=zero), ignoreBounds=True)
         self.curve_plot.addItem(pg.InfiniteLine(pos=0, angle=90, pen=zero), ignoreBounds=True)
-        for plot in (self.curve_plot, self.depth_plot, self.hist_plot, self.bar_plot, self.jac_plot):
+        for plot in (self.curve_plot, self.depth_plot, self.hist_plot, self.collapse_plot, self.bar_plot, self.jac_plot):
             plot.showGrid(x=False, y=False)  # a grid repaints as hundreds of translucent lines on every change
-        for plot in (self.depth_plot, self.hist_plot, self.bar_plot, self.jac_plot):
+        for plot in (self.depth_plot, self.hist_plot, self.collapse_plot, self.bar_plot, self.jac_plot):
             plot.setMenuEnabled(False)
             plot.hideButtons()
             plot.setMouseEnabled(x=False, y=False)
             plot.getAxis("left").setWidth(int(st.point_size * 4.5))
         self.hist_plot.getAxis("left").setWidth(int(st.point_size * 5.5))  # "0.08" and the turned label beside it
-        for row, stretch in enumerate((4, 3, 0, 3)):
-            ci.layout.setRowStretchFactor(row, stretch)
-        static = [plot.titleLabel for plot in (self.curve_plot, self.depth_plot, self.hist_plot, self.bar_plot, self.jac_plot)]
+        self.collapse_plot.getAxis("left").setWidth(int(st.point_size * 5.5))  # "10⁻¹⁰" and the turned σᵢ(M)
+        depth_ci.layout.setRowStretchFactor(0, 1)
+        depth_ci.layout.setRowStretchFactor(1, 0)
+        for plot in (self.curve_plot, self.depth_plot, self.hist_plot, self.collapse_plot, self.bar_plot, self.jac_plot):
+            never_widens(plot.titleLabel)  # a long title (or its translation) never pushes the figure wider
+        for ci, stretches in ((depth_ci, (1, 1, 1)), (softmax_ci, (1, 2))):  # whatever titles and legends ask for
+            for col, stretch in enumerate(stretches):
+                ci.layout.setColumnStretchFactor(col, stretch)
+                ci.layout.setColumnPreferredWidth(col, 10)
+        static = [plot.titleLabel for plot in (self.curve_plot, self.depth_plot, self.hist_plot, self.collapse_plot,
+                                               self.bar_plot, self.jac_plot)]
         static += [self.depth_legend, self.jac_plot.getAxis("left"), self.jac_plot.getAxis("bottom"),
                    self.bar_plot.getAxis("left"), self.bar_plot.getAxis("bottom")]
+        # the depth row's axes too: a change of the network re-labels one or two of them, the rest repaint as a blit
+        static += [plot.getAxis(side) for plot in (self.curve_plot, self.depth_plot, self.hist_plot, self.collapse_plot)
+                   for side in ("left", "bottom")]
         for item in static:
             item.setCacheMode(QGraphicsItem.DeviceCoordinateCache)
         self._drawn: dict[str, Any] = {}
@@ -425,6 +501,7 @@ class ActivationsPanel(Panel):
         self._draw_curves(scene)
         self._draw_probe(scene)
         self._draw_depth(scene)
+        self._draw_collapse(scene)
         self._draw_softmax(scene)
         self.refresh_notes_later()
 
@@ -439,9 +516,15 @@ class ActivationsPanel(Panel):
 
     def _draw_curves(self, scene: ActivationsScene) -> None:
         v = self.values
-        if not self._changed("curves", *scene.curves.values(), tuple(scene.curves), v["show_dy"], v["show_d2y"],
-                             scene.focus_properties, v["x_min"], v["x_max"]):
-            return
+        if self._changed("curves", *scene.curves.values(), tuple(scene.curves), v["show_dy"], v["show_d2y"],
+                         v["x_min"], v["x_max"]):
+            self._draw_lines(scene)
+        # a new depth-view activation moves the bands only: the curves stay as they were painted
+        if self._changed("bands", scene.focus_properties, scene.focus, v["x_min"], v["x_max"], self._curve_y):
+            self._draw_bands(scene)
+
+    def _draw_lines(self, scene: ActivationsScene) -> None:
+        v = self.values
         lows, highs = [], []
         for name in NAMES:
             curves = scene.curves.get(name)
@@ -466,7 +549,6 @@ class ActivationsPanel(Panel):
             mark.setVisible(dead is not None)
             if dead is not None:
                 mark.setData(curves.x, np.where(dead, curves.y, np.nan))
-        self._draw_bands(scene)
         names = list(scene.curves)
         if names != self._legend_names:
             self.curve_legend.clear()
@@ -539,7 +621,7 @@ class ActivationsPanel(Panel):
         self._depth_y = held_range(self._depth_y, (math.floor(lo - 0.1), math.ceil(hi + 0.1)))
         self.depth_plot.setRange(xRange=(1, max(layers[-1], 2)), yRange=self._depth_y, padding=0.02)
         depth = len(layers)
-        note = tr("last layer: {dead} dead, {saturated} saturated").format(
+        note = tr("last layer: {dead} dead,\n{saturated} saturated").format(
             dead=f"{flow.dead_fraction[-1]:.0%}", saturated=f"{flow.saturated_fraction[-1]:.0%}")
         if zeros:
             note += "\n" + tr("exactly 0 is drawn on the bottom edge")
@@ -574,6 +656,44 @@ class ActivationsPanel(Panel):
             problems.append(tr("activations overflow from layer {k} on").format(k=layer))
         if problems:
             self.message.emit("; ".join(problems), False)
+
+    def _draw_collapse(self, scene: ActivationsScene) -> None:
+        """The product's singular values (log10, largest first) and whether the network is that one
+        matrix on its probe inputs."""
+        c, flow = scene.collapse, scene.flow
+        if not self._changed("collapse", flow, c.product):
+            return
+        logs = c.product.log10_singular_values
+        finite = logs[np.isfinite(logs)]
+        floor = (math.floor(float(finite.min())) - 1) if finite.size else 0.0  # an exact 0 sits a decade below
+        ys = np.where(np.isfinite(logs), logs, floor)
+        xs = np.arange(1, len(ys) + 1, dtype=float)
+        self.sv_curve.setData(xs, ys, skipFiniteCheck=True)
+        self.sv_dots.setData(xs, ys)
+        lo, hi = float(ys.min()), float(ys.max())
+        self._sv_y = held_range(self._sv_y, (math.floor(lo - 0.1), math.ceil(hi + 0.1)))
+        self.collapse_plot.setRange(xRange=(1, max(len(ys), 2)), yRange=self._sv_y, padding=0.02)
+        self.collapse_plot.vb.prepareForPaint()
+        self.collapse_note.setText(self.collapse_text(scene))
+
+    def collapse_text(self, scene: ActivationsScene) -> str:
+        """Whether the network is the one matrix M (plus the offset c of its biases) on its probe
+        inputs, with the relative difference that says so."""
+        c = scene.collapse
+        if not math.isfinite(c.error):
+            return tr("beyond float64: overflow")
+        difference = tr("rel. diff. {error}").format(error=f"{c.error:.2g}")
+        if c.error < 1e-9:
+            return "\n".join([tr("net(x) = M x + c"), tr("on {n} probe inputs:").format(n=len(scene.flow.inputs)), difference])
+        if scene.focus == "linear":
+            return tr("net(x) ≠ M x + c: LayerNorm") + "\n" + difference
+        return tr("net(x) ≠ M x + c: {name}").format(name=pick(*NAMES[scene.focus])) + "\n" + difference
+
+    def _place_collapse_note(self, *_) -> None:
+        self.collapse_note.setPos(6, self.collapse_plot.vb.height() - 2)
+        self.product_label.setPos(self.collapse_plot.vb.width() - 6, 2)
+
+    _sv_y = None
 
     def _draw_softmax(self, scene: ActivationsScene) -> None:
         sm = scene.softmax

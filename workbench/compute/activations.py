@@ -7,7 +7,7 @@ the tests check values, first and second derivatives against torch autograd.
 
 Activations
     :data:`ACTIVATIONS` maps a name to an :class:`Activation` (label, parameters with torch's
-    defaults, formula, kinks). :func:`evaluate` gives f, f' and f'' in closed form. At a kink the
+    defaults, formula, kinks); "linear" is the identity (torch.nn.Identity: no activation at all). :func:`evaluate` gives f, f' and f'' in closed form. At a kink the
     first derivative is the one torch's autograd uses: relu'(0) = 0, leaky_relu'(0) =
     negative_slope, elu'(0) = alpha, selu'(0) = scale * alpha, relu6'(0) = relu6'(6) = 0,
     hardsigmoid'(+-3) = 0, hardswish'(-3) = 0 and hardswish'(3) = 1; the second derivative there
@@ -30,6 +30,9 @@ Properties
 Networks
     :func:`gradient_flow` runs a seeded MLP forward and backward by hand and reports per-layer
     statistics; it equals the same network built from ``torch.nn.Linear`` layers.
+    :func:`collapse` multiplies its weight matrices into one: with the linear activation (and no
+    layer norm) the whole network is that single matrix (plus a constant offset from the biases),
+    which it checks on the network's own inputs; with any other activation it is not.
 """
 
 from __future__ import annotations
@@ -52,14 +55,18 @@ __all__ = [
     "Activation",
     "Curves",
     "GradientFlow",
+    "Product",
     "Properties",
     "SoftmaxResult",
+    "Collapse",
     "calculate_gain",
+    "collapse",
     "evaluate",
     "gradient_flow",
     "properties",
     "recommended_gain",
     "softmax",
+    "weight_product",
 ]
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -319,6 +326,10 @@ def _relu6(x, p, second) -> _Result:
     return np.clip(x, 0.0, 6.0), inside.astype(np.float64), _zeros_if(second, x)
 
 
+def _linear(x, p, second) -> _Result:
+    return x.copy(), np.ones_like(x), _zeros_if(second, x)
+
+
 # ---- the catalogue -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Activation:
@@ -360,6 +371,7 @@ _TABLE: tuple[tuple[Activation, Callable[..., _Result]], ...] = tuple(
         ("hardsigmoid", "Hard sigmoid", {}, "min(max(x + 3, 0), 6) / 6", (-3.0, 3.0), _hardsigmoid),
         ("hardswish", "Hard swish", {}, "x * min(max(x + 3, 0), 6) / 6", (-3.0, 3.0), _hardswish),
         ("relu6", "ReLU6", {}, "min(max(0, x), 6)", (0.0, 6.0), _relu6),
+        ("linear", "Linear (identity)", {}, "x", (), _linear),
     )
 )
 ACTIVATIONS: Mapping[str, Activation] = MappingProxyType({a.name: a for a, _ in _TABLE})
@@ -649,11 +661,12 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 def recommended_gain(activation: str, **params: float) -> float:
     """The gain torch recommends for our activation ``activation``: sigmoid 1, tanh 5/3, relu
-    sqrt(2), leaky_relu sqrt(2 / (1 + negative_slope^2)), selu 3/4. torch has no entry for the
-    others (elu, gelu, gelu_tanh, swish, mish, softplus, hardsigmoid, hardswish, relu6): 1.0."""
+    sqrt(2), leaky_relu sqrt(2 / (1 + negative_slope^2)), selu 3/4, linear 1 (torch's "linear").
+    torch has no entry for the others (elu, gelu, gelu_tanh, swish, mish, softplus, hardsigmoid,
+    hardswish, relu6): 1.0."""
     activation = _choice("activation", activation, ACTIVATIONS)
     p = _activation_params(activation, params)
-    if activation in ("sigmoid", "tanh", "relu", "selu"):
+    if activation in ("sigmoid", "tanh", "relu", "selu", "linear"):
         return calculate_gain(activation)
     if activation == "leaky_relu":
         return calculate_gain("leaky_relu", p["negative_slope"])
@@ -792,6 +805,8 @@ class GradientFlow:
     histogram_edges: (depth, 61), spanning each layer's [min, max]. weights: (depth, width,
     width) W_l, applied as h @ W_l.T; inputs: (batch, width); upstream: (batch, width) = dL/dh_depth.
     weights, inputs and upstream are read-only: they are shared with a cache of the random draws.
+    outputs: (batch, width) h_depth, the network's map of the inputs (inf throughout once the
+    forward pass has overflowed).
 
     Overflow: from the first layer whose values overflow float64, the forward statistics
     (activation_mean, activation_std, mean_derivative, derivative_product) are inf, the fractions
@@ -813,6 +828,7 @@ class GradientFlow:
     weights: np.ndarray
     inputs: np.ndarray
     upstream: np.ndarray
+    outputs: np.ndarray
 
 
 _BINS = 60
@@ -869,8 +885,8 @@ def _layer_statistics(h: np.ndarray, slopes: np.ndarray, stats: np.ndarray, hist
     """Per layer of finite h (layers, batch, width) and its slopes f'(z): into stats (5, layers)
     the mean and population std of h (scaled down first where the squares could overflow), the
     fractions of |f'| < 0.01 and of f' == 0, and mean |f'|; into histograms (layers, 60) and
-    edges (layers, 61) the 60-bin histogram of h over its [min, max] (a single value v spans
-    v +- max(|v|, 1) / 1000)."""
+    edges (layers, 61) the 60-bin histogram of h over its [min, max] (a single value v, or values
+    less than 1e-290 apart, span v +- max(|v|, 1) / 1000)."""
     layers = len(h)
     h = h.reshape(layers, -1)
     slopes = slopes.reshape(layers, -1)
@@ -886,7 +902,8 @@ def _layer_statistics(h: np.ndarray, slopes: np.ndarray, stats: np.ndarray, hist
     stats[2] = np.count_nonzero(magnitude < _SATURATED, axis=1) / n
     stats[3] = np.count_nonzero(slopes == 0, axis=1) / n
     stats[4] = magnitude.sum(axis=1) / n
-    pad = np.where(hi == lo, np.maximum(np.abs(lo), 1.0) * 1e-3, 0.0)
+    # a single value, or values only subnormal steps apart (a span the bin arithmetic cannot divide by)
+    pad = np.where(0.5 * hi - 0.5 * lo < 1e-290, np.maximum(np.abs(lo), 1.0) * 1e-3, 0.0)
     lo, hi = np.maximum(lo - pad, -_BIGGEST), np.minimum(hi + pad, _BIGGEST)
     half_span = 0.5 * hi - 0.5 * lo  # the span itself may exceed float64
     position = h * 0.5
@@ -1016,4 +1033,126 @@ def gradient_flow(activation: str, init: str, depth: int, width: int, batch: int
         weights=weights,
         inputs=inputs,
         upstream=upstream,
+        outputs=h[depth].copy() if reached == depth else np.full((batch, width), math.inf),
     )
+
+
+# ---- linear layers collapse ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Product:
+    """The product of a network's layer maps, A_depth ... A_1 with A_l = W_l (or I + W_l with
+    residual connections), kept as ``scale * unit`` so that no entry overflows or underflows.
+
+    unit: (width, width), largest |entry| 1 (all zeros if the product is exactly 0).
+    log10_scale: log10 of the factor (finite). singular_values: (width,) descending, of the
+    product itself (inf or 0 where beyond float64). log10_singular_values: (width,) their log10,
+    finite but for -inf where a singular value is exactly 0 (to rounding: below 1e-300 of the
+    largest counts as 0).
+    """
+
+    unit: np.ndarray
+    log10_scale: float
+    singular_values: np.ndarray
+    log10_singular_values: np.ndarray
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """The product itself, (width, width); inf where an entry is beyond float64."""
+        scale = self.log10_scale
+        if scale > 616:  # beyond float64 wherever the entry is not 0
+            return np.where(self.unit == 0, 0.0, np.copysign(math.inf, self.unit))
+        half = 10.0 ** (max(scale, -700.0) / 2)  # two steps: each factor stays within float64
+        with np.errstate(over="ignore", under="ignore"):
+            return (self.unit * half) * half
+
+
+def weight_product(weights: np.ndarray, residual: bool = False) -> Product:
+    """The single matrix a stack of linear layers computes: h_depth = h_0 @ M.T (+ offset, see
+    :func:`collapse`) with M = A_depth ... A_1, A_l = W_l, or I + W_l with ``residual``
+    (h_l = h_{l-1} + h_{l-1} @ W_l.T). weights: (depth, width, width), finite, as in
+    :class:`GradientFlow` (applied as h @ W_l.T). After each factor the running product is
+    divided by its largest entry and the factor kept in log10, so any depth stays finite.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 3 or weights.shape[1] != weights.shape[2] or not len(weights) or not _all_finite(weights):
+        raise ValueError(f"weights: must be finite, shape (depth >= 1, width, width), got shape {weights.shape}")
+    residual = _flag("residual", residual)
+    width = weights.shape[1]
+    unit, log_scale = np.eye(width), 0.0
+    with np.errstate(under="ignore"):  # entries far below the largest may become subnormal or 0
+        for w in weights:
+            unit = w @ unit + unit if residual else w @ unit
+            top = float(np.max(np.abs(unit)))
+            if top == 0.0:
+                break
+            unit /= top
+            log_scale += math.log10(top)
+    top = float(np.max(np.abs(unit)))
+    if top == 0.0:  # an exact zero product: every singular value is 0
+        zeros = np.zeros(width)
+        return Product(_read_only(unit), 0.0, _read_only(zeros), _read_only(np.full(width, -math.inf)))
+    unit_values = np.linalg.svd(unit, compute_uv=False)
+    with np.errstate(divide="ignore"):
+        logs = np.where(unit_values > 1e-300 * unit_values[0], np.log10(np.maximum(unit_values, 1e-300)), -math.inf)
+    logs = logs + log_scale
+    with np.errstate(over="ignore", under="ignore"):
+        values = np.where(np.isfinite(logs), 10.0 ** np.clip(logs, -400, 400), 0.0)
+    return Product(_read_only(unit), log_scale, _read_only(values), _read_only(logs))
+
+
+@dataclass(frozen=True)
+class Collapse:
+    """Whether a network is one matrix on its inputs.
+
+    product: the :class:`Product` of its layers' weights. offset: (width,) where the layers'
+    constant biases end up if every layer is linear: c_l = A_l c_{l-1} + bias. single: (batch,
+    width) inputs @ M.T + offset, what that one matrix computes. error: ||outputs - single|| /
+    max(||outputs||, ||single||) (Frobenius norms), from 0 to 2 (0 when both are 0; inf when
+    either is beyond float64): about 1e-15 for a linear network (rounding), of order 0.1 to 1
+    with a non-linear activation or layer norm.
+    """
+
+    product: Product
+    offset: np.ndarray
+    single: np.ndarray
+    error: float
+
+
+def collapse(weights: np.ndarray, inputs: np.ndarray, outputs: np.ndarray, *, bias: float = 0.0,
+             residual: bool = False, product: Product | None = None) -> Collapse:
+    """Compare a network's map with the single matrix its layers multiply into.
+
+    weights: (depth, width, width) and inputs, outputs: (batch, width), as in
+    :class:`GradientFlow` (``flow.weights, flow.inputs, flow.outputs``); bias and residual: the
+    network's. product: :func:`weight_product` of these weights (computed if None; pass a
+    remembered one to save the depth matrix products). Raises ValueError naming a bad argument.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    inputs = np.asarray(inputs, dtype=np.float64)
+    outputs = np.asarray(outputs, dtype=np.float64)
+    bias = _finite("bias", bias)
+    residual = _flag("residual", residual)
+    if weights.ndim != 3 or weights.shape[1] != weights.shape[2]:
+        raise ValueError(f"weights: must have shape (depth, width, width), got {weights.shape}")
+    width = weights.shape[1]
+    for name, array in (("inputs", inputs), ("outputs", outputs)):
+        if array.ndim != 2 or array.shape[1] != width or array.shape != inputs.shape:
+            raise ValueError(f"{name}: must have shape (batch, {width}) like inputs, got {array.shape}")
+    if product is None:
+        product = weight_product(weights, residual)
+    elif not isinstance(product, Product) or product.unit.shape != (width, width):
+        raise ValueError(f"product: must be the Product of these weights ({width} x {width})")
+    with np.errstate(over="ignore", invalid="ignore"):
+        offset = np.zeros(width)
+        if bias:
+            for w in weights:
+                offset = w @ offset + offset + bias if residual else w @ offset + bias
+        matrix = product.matrix
+        single = inputs @ matrix.T + offset if _all_finite(matrix) else np.full(inputs.shape, math.inf)
+        single[np.isnan(single)] = math.inf  # inf - inf in an overflowing sum: beyond float64 all the same
+        if not (_all_finite(single) and _all_finite(outputs)):
+            error = math.inf
+        else:
+            gap = _safe_norm(outputs - single)
+            error = 0.0 if gap == 0.0 else gap / max(_safe_norm(outputs), _safe_norm(single))
+    return Collapse(product, _read_only(offset), _read_only(single), float(error))

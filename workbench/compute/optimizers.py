@@ -1,4 +1,5 @@
-"""Optimizer race on 2-D loss surfaces: where SGD, momentum, Adam & co. actually walk.
+"""Optimizer race on 2-D loss surfaces: where SGD, momentum, Adam & co. actually walk; and the
+exponentially weighted average behind Momentum's and Adam's moments (:func:`ewa`).
 
 Qt-free and torch-free (numpy + stdlib only). The optimizers, schedulers, clipping and
 weight decay follow ``torch.optim`` formula by formula in float64 (same operations in the
@@ -29,6 +30,24 @@ per optimizer step:
   CosineAnnealingLR(T_max, eta_min)], milestones=[k])`` with ``k = warmup_steps``: the rate
   ramps lr/(k+1), 2 lr/(k+1), ..., k lr/(k+1), then the cosine starts from lr at step k and
   reaches ``eta_min`` ``T_max`` steps later.
+- ``multistep``: ``MultiStepLR(milestones, gamma)``: multiply by gamma at each milestone step (by
+  gamma^k at a milestone listed k times).
+- ``cosine_restarts``: ``CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)``: a cosine from lr down
+  towards ``eta_min`` over T_0 steps, then back to lr (a warm restart), each period T_mult times
+  longer than the one before.
+- ``inverse_sqrt``: the original Transformer's schedule as ``LambdaLR``: lr * d_model^-0.5 *
+  min(t^-0.5, t * warmup^-1.5) at step t = 1, 2, ... (lr = 1 gives the paper's absolute rate):
+  linear warm-up for ``warmup`` steps, then decay as 1/sqrt(t).
+- ``onecycle``: ``OneCycleLR(max_lr=lr, total_steps=steps, pct_start, div_factor,
+  final_div_factor)`` with its default cos annealing and two phases: from lr/div_factor up to lr
+  over the first pct_start of the steps, then down to lr/(div_factor * final_div_factor).
+  ``cycle_momentum=False``: the rate only (the optimizers here keep their own momentum; Adagrad
+  has none to cycle, and torch refuses to cycle it).
+- ``plateau``: ``ReduceLROnPlateau(factor, patience, threshold)`` (mode "min", relative
+  threshold, no cooldown, min_lr 0, eps 1e-8) stepped with the loss each step started from,
+  i.e. on the trace's own loss: once the loss has not improved on its best by more than the
+  relative ``threshold`` for more than ``patience`` steps, the rate is multiplied by ``factor``.
+  Its rates depend on the walk, so :func:`learning_rates` needs the losses.
 
 Divergence never raises, warns or yields NaN: a trace stops before the first point that is
 not finite or leaves the box ``|x|, |y| <= BOUND`` and reports that step in
@@ -50,6 +69,9 @@ from workbench.compute.checks import flag, integer, is_real, number
 __all__ = [
     "BOUND",
     "DEFAULT_HYPER",
+    "EWA",
+    "MAX_MILESTONES",
+    "MAX_SERIES",
     "MAX_STEPS",
     "OPTIMIZERS",
     "SCHEDULE_KINDS",
@@ -57,17 +79,24 @@ __all__ = [
     "Schedule",
     "Surface",
     "Trace",
+    "ewa",
+    "ewa_weights",
     "gradient_noise",
+    "half_lag",
+    "inverse_sqrt_factor",
     "learning_rates",
     "make_surface",
     "race",
+    "seen_gradients",
+    "step_series",
     "surface_grid",
     "trace",
 ]
 
 SURFACES = ("bowl", "rosenbrock", "himmelblau", "saddle", "beale", "rastrigin")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULE_KINDS = ("constant", "step", "exponential", "cosine", "warmup")
+SCHEDULE_KINDS = ("constant", "step", "exponential", "cosine", "warmup", "multistep", "cosine_restarts",
+                  "inverse_sqrt", "onecycle", "plateau")
 
 BOUND = 1e6
 """A point with ``|x|`` or ``|y|`` above this (or not finite) counts as diverged."""
@@ -372,14 +401,41 @@ def _resolve_hyper(optimizer: str, hyper: Mapping[str, object]) -> dict:
 # --------------------------------------------------------------------------- schedules
 
 
+MAX_MILESTONES = 32
+"""Most milestones a ``multistep`` schedule takes."""
+
+
+def _milestones(value: object) -> tuple[int, ...]:
+    """Milestone steps, each an integer from 1 to MAX_STEPS, sorted (a repeat counts twice, as in torch)."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"milestones: must be a sequence of integers from 1 to {MAX_STEPS}, got {value!r}")
+    items = list(value)  # type: ignore[call-overload]
+    if len(items) > MAX_MILESTONES:
+        raise ValueError(f"milestones: at most {MAX_MILESTONES} steps, got {len(items)}")
+    return tuple(sorted(integer("milestones", v, 1, MAX_STEPS) for v in items))
+
+
 @dataclass(frozen=True)
 class Schedule:
     """A learning-rate schedule, one scheduler step per optimizer step (see module doc).
 
-    kind: one of SCHEDULE_KINDS. step_size (steps, >= 1) and gamma (factor in (0, 1]) for
-    ``step``; gamma (per-step factor) for ``exponential``; T_max (steps, >= 1) and eta_min
-    (absolute lr, >= 0) for ``cosine`` and ``warmup``; warmup_steps (>= 1) for ``warmup``.
-    Every field is validated whatever the kind, so the defaults are all valid.
+    kind: one of SCHEDULE_KINDS. Each field is named as the torch scheduler's parameter:
+
+    - step_size (steps, >= 1) and gamma (factor in (0, 1]) for ``step``; gamma (per-step factor)
+      for ``exponential``; milestones (steps 1..MAX_STEPS, a sequence, stored sorted as a tuple)
+      and gamma for ``multistep``.
+    - T_max (steps, >= 1) and eta_min (absolute lr, >= 0) for ``cosine`` and ``warmup``;
+      warmup_steps (>= 1) for ``warmup``.
+    - T_0 (steps of the first period, >= 1), T_mult (integer growth of the period, >= 1) and
+      eta_min for ``cosine_restarts``.
+    - warmup (steps, >= 1) and d_model (model width, >= 1) for ``inverse_sqrt``.
+    - pct_start (share of the steps spent rising, in [0, 1)), div_factor (> 0: the start is
+      lr / div_factor) and final_div_factor (> 0: the end is lr / (div_factor * final_div_factor))
+      for ``onecycle``; total_steps is the trace's ``steps``.
+    - factor (in (0, 1)), patience (steps, >= 0) and threshold (relative, in [0, 1)) for ``plateau``.
+
+    Every field is validated whatever the kind, so the defaults (torch's, where torch has one;
+    the paper's d_model = 512 and warmup = 4000) are all valid.
     """
 
     kind: str = "constant"
@@ -388,6 +444,17 @@ class Schedule:
     T_max: int = 500
     eta_min: float = 0.0
     warmup_steps: int = 50
+    milestones: tuple[int, ...] = (150, 300)
+    T_0: int = 100
+    T_mult: int = 1
+    warmup: int = 4000
+    d_model: int = 512
+    pct_start: float = 0.3
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    factor: float = 0.1
+    patience: int = 10
+    threshold: float = 1e-4
 
     def __post_init__(self):
         if self.kind not in SCHEDULE_KINDS:
@@ -397,6 +464,26 @@ class Schedule:
         integer("T_max", self.T_max, 1)
         number("eta_min", self.eta_min, 0.0)
         integer("warmup_steps", self.warmup_steps, 1)
+        object.__setattr__(self, "milestones", _milestones(self.milestones))
+        integer("T_0", self.T_0, 1)
+        integer("T_mult", self.T_mult, 1)
+        integer("warmup", self.warmup, 1)
+        integer("d_model", self.d_model, 1)
+        number("pct_start", self.pct_start, 0.0, 1.0, hi_open=True)
+        number("div_factor", self.div_factor, 0.0, lo_open=True)
+        number("final_div_factor", self.final_div_factor, 0.0, lo_open=True)
+        number("factor", self.factor, 0.0, 1.0, lo_open=True, hi_open=True)
+        integer("patience", self.patience, 0)
+        number("threshold", self.threshold, 0.0, 1.0, hi_open=True)
+
+    def check_steps(self, steps: int) -> None:
+        """Refuse a schedule that torch cannot run for ``steps`` steps (ValueError naming the field):
+        OneCycleLR divides by the length of its rising phase, pct_start * steps - 1 steps, which is
+        0 when pct_start * steps = 1."""
+        if self.kind == "onecycle" and float(self.pct_start * steps) == 1.0:
+            raise ValueError(f"pct_start: pct_start * steps must not be 1 (OneCycleLR's rising phase would last "
+                             f"0 steps and torch divides by its length), got pct_start={self.pct_start!r} "
+                             f"with steps={steps}")
 
 
 def _step_lrs(lr: float, steps: int, step_size: int, gamma: float) -> list[float]:
@@ -464,26 +551,171 @@ def _warmup_lrs(lr: float, steps: int, k: int, t_max: int, eta_min: float) -> li
     return out
 
 
-def learning_rates(schedule: Schedule | None, lr: float, steps: int) -> np.ndarray:
+def _multistep_lrs(lr: float, steps: int, milestones: tuple[int, ...], gamma: float) -> list[float]:
+    """MultiStepLR (recursive form): at a milestone epoch, lr * gamma ** (times it is listed)."""
+    counts: dict[int, int] = {}
+    for m in milestones:
+        counts[m] = counts.get(m, 0) + 1
+    out, current = [], lr
+    for epoch in range(steps):
+        if epoch in counts:
+            current = current * gamma ** counts[epoch]
+        out.append(current)
+    return out
+
+
+def _restart_lrs(lr: float, steps: int, t_0: int, t_mult: int, eta_min: float) -> list[float]:
+    """CosineAnnealingWarmRestarts stepped without an epoch: T_cur counts the steps since the last
+    restart, T_i is the current period (T_0, then T_mult times longer at each restart)."""
+    pi, cos = math.pi, math.cos
+    t_cur, t_i = 0, t_0
+    out = []
+    for epoch in range(steps):
+        if epoch:
+            t_cur = t_cur + 1
+            if t_cur >= t_i:
+                t_cur = t_cur % t_i
+                t_i = t_i * t_mult
+        out.append(eta_min + (lr - eta_min) * (1 + cos(pi * t_cur / t_i)) / 2)
+    return out
+
+
+def inverse_sqrt_factor(epoch: int, warmup: int, d_model: int) -> float:
+    """The original Transformer's rate at step t = epoch + 1, as a LambdaLR factor (times lr):
+    d_model^-0.5 * min(t^-0.5, t * warmup^-1.5). Rises linearly to d_model^-0.5 * warmup^-0.5
+    at t = warmup, then falls as t^-0.5."""
+    t = epoch + 1
+    return d_model ** -0.5 * min(t ** -0.5, t * warmup ** -1.5)
+
+
+def _inverse_sqrt_lrs(lr: float, steps: int, warmup: int, d_model: int) -> list[float]:
+    """LambdaLR(inverse_sqrt_factor): base lr times the factor at each epoch."""
+    return [lr * inverse_sqrt_factor(epoch, warmup, d_model) for epoch in range(steps)]
+
+
+def _onecycle_lrs(lr: float, steps: int, pct_start: float, div_factor: float,
+                  final_div_factor: float) -> list[float]:
+    """OneCycleLR(max_lr=lr, total_steps=steps), two phases, cos annealing, torch's arithmetic:
+    (end_step, start_lr, end_lr) = (pct_start * steps - 1, lr / div, lr), (steps - 1, lr, lr / div / final)."""
+    initial = lr / div_factor
+    phases = ((float(pct_start * steps) - 1, initial, lr), (steps - 1, lr, initial / final_div_factor))
+    pi, cos = math.pi, math.cos
+    out = []
+    for step_num in range(steps):
+        start_step = 0.0
+        for i, (end_step, start_lr, end_lr) in enumerate(phases):
+            if step_num <= end_step or i == len(phases) - 1:
+                pct = (step_num - start_step) / (end_step - start_step)
+                out.append(end_lr + (start_lr - end_lr) / 2.0 * (cos(pi * pct) + 1))
+                break
+            start_step = end_step
+    return out
+
+
+class _Plateau:
+    """ReduceLROnPlateau's state (mode "min", threshold_mode "rel", cooldown 0, min_lr 0, eps 1e-8)."""
+
+    def __init__(self, lr: float, factor: float, patience: int, threshold: float):
+        self.lr, self.factor, self.patience, self.threshold = lr, factor, patience, threshold
+        self.best, self.bad = math.inf, 0
+
+    def step(self, loss: float) -> float:
+        """One scheduler.step(loss); returns the learning rate of the next optimizer step."""
+        if loss < self.best * (1.0 - self.threshold):
+            self.best, self.bad = loss, 0
+        else:
+            self.bad += 1
+        if self.bad > self.patience:
+            new = max(self.lr * self.factor, 0)
+            if self.lr - new > 1e-8:
+                self.lr = new
+            self.bad = 0
+        return self.lr
+
+
+def _plateau_lrs(lr: float, steps: int, schedule: "Schedule", losses) -> list[float]:
+    """The rate of each of ``steps`` steps, given the loss each step started from."""
+    state = _Plateau(lr, schedule.factor, schedule.patience, schedule.threshold)
+    return [lr] + [state.step(float(losses[i])) for i in range(steps - 1)]
+
+
+class _PlateauRates:
+    """The rates of a plateau schedule inside a trace, where they depend on the walk itself: the
+    optimizer loop iterates this object (one rate per step) and calls the gradient that
+    :meth:`watch` wraps, which records the loss at each point. The rate of step i + 1 is
+    scheduler.step(loss at the point step i started from), as in a torch loop that steps the
+    scheduler with the loss it just computed; ``used`` lists the rates handed out."""
+
+    def __init__(self, lr: float, steps: int, schedule: "Schedule", f):
+        self.state = _Plateau(lr, schedule.factor, schedule.patience, schedule.threshold)
+        self.first, self.steps, self.f = lr, steps, f
+        self.losses: list[float] = []
+        self.used: list[float] = []
+
+    def watch(self, gradient: "GradientStep") -> "GradientStep":
+        f, record = self.f, self.losses.append
+
+        def watched(x, y):
+            record(f(x, y))
+            return gradient(x, y)
+        return watched
+
+    def __iter__(self):
+        lr, used, state, losses = self.first, self.used, self.state, self.losses
+        for i in range(self.steps):
+            if i:
+                lr = state.step(float(losses[i - 1]))
+            used.append(lr)
+            yield lr
+
+
+def learning_rates(schedule: Schedule | None, lr: float, steps: int, *, losses=None) -> np.ndarray:
     """The lr used at each of ``steps`` optimizer steps, shape (steps,), exactly as torch's
-    scheduler sets ``param_groups[0]["lr"]`` before each ``optimizer.step()``."""
+    scheduler sets ``param_groups[0]["lr"]`` before each ``optimizer.step()``.
+
+    losses: only for ``plateau`` (required there): the loss each step started from, at least
+    steps - 1 finite values (losses[i] is passed to ``scheduler.step`` after step i + 1; the last
+    step's is not needed), e.g. ``Trace.losses`` of a plateau trace.
+    """
     lr = number("lr", lr, 0.0, lo_open=True)
     steps = integer("steps", steps, 1, MAX_STEPS)
-    out = np.array(_schedule_lrs(schedule, lr, steps), dtype=np.float64)
+    schedule = _check_schedule(schedule)
+    if schedule is not None:
+        schedule.check_steps(steps)
+    if schedule is not None and schedule.kind == "plateau":
+        metric = np.asarray(losses if losses is not None else [], dtype=np.float64).ravel()
+        if losses is None or metric.size < steps - 1 or not np.all(np.isfinite(metric[: steps - 1])):
+            raise ValueError(f"losses: the plateau schedule needs at least steps - 1 = {steps - 1} finite losses "
+                             f"(the loss each step started from), got {None if losses is None else metric.size}")
+        out = np.array(_plateau_lrs(lr, steps, schedule, metric.tolist()), dtype=np.float64)
+    else:
+        out = np.array(_schedule_lrs(schedule, lr, steps), dtype=np.float64)
     out.flags.writeable = False
     return out
 
 
 def _schedule_lrs(schedule: Schedule | None, lr: float, steps: int) -> list[float]:
+    """The rates of every kind but plateau (which needs the losses: see _PlateauRates)."""
     if schedule is None or schedule.kind == "constant":
         return [lr] * steps
-    if schedule.kind == "step":
-        return _step_lrs(lr, steps, schedule.step_size, schedule.gamma)
-    if schedule.kind == "exponential":
-        return _exponential_lrs(lr, steps, schedule.gamma)
-    if schedule.kind == "cosine":
-        return _cosine_lrs(lr, lr, steps, schedule.T_max, schedule.eta_min)
-    return _warmup_lrs(lr, steps, schedule.warmup_steps, schedule.T_max, schedule.eta_min)
+    s = schedule
+    if s.kind == "step":
+        return _step_lrs(lr, steps, s.step_size, s.gamma)
+    if s.kind == "exponential":
+        return _exponential_lrs(lr, steps, s.gamma)
+    if s.kind == "cosine":
+        return _cosine_lrs(lr, lr, steps, s.T_max, s.eta_min)
+    if s.kind == "warmup":
+        return _warmup_lrs(lr, steps, s.warmup_steps, s.T_max, s.eta_min)
+    if s.kind == "multistep":
+        return _multistep_lrs(lr, steps, s.milestones, s.gamma)
+    if s.kind == "cosine_restarts":
+        return _restart_lrs(lr, steps, s.T_0, s.T_mult, s.eta_min)
+    if s.kind == "inverse_sqrt":
+        return _inverse_sqrt_lrs(lr, steps, s.warmup, s.d_model)
+    if s.kind == "onecycle":
+        return _onecycle_lrs(lr, steps, s.pct_start, s.div_factor, s.final_div_factor)
+    raise ValueError("plateau: its rates depend on the losses (learning_rates(..., losses=...))")
 
 
 def _check_schedule(schedule: object) -> Schedule | None:
@@ -843,6 +1075,8 @@ def _check_common(surface, start, steps, schedule, clip, noise, seed):
     start = _point("start", start)
     steps = integer("steps", steps, 1, MAX_STEPS)
     schedule = _check_schedule(schedule)
+    if schedule is not None:
+        schedule.check_steps(steps)
     if clip is not None:
         clip = number("clip", clip, 0.0, lo_open=True)
     noise = _check_noise(noise)
@@ -852,9 +1086,14 @@ def _check_common(surface, start, steps, schedule, clip, noise, seed):
 
 def _trace_checked(surface: Surface, optimizer: str, hyper: dict, start, steps, schedule,
                    clip, noise_rows: list | None) -> Trace:
-    lrs = _schedule_lrs(schedule, hyper["lr"], steps)
     gradient, norms = _gradient_pipeline(surface.grad, noise_rows, clip)
-    run = _runner(optimizer, hyper)(gradient, start[0], start[1], lrs)
+    if schedule is not None and schedule.kind == "plateau":  # the rates follow the walk's own loss
+        rates = _PlateauRates(hyper["lr"], steps, schedule, surface.f)
+        run = _runner(optimizer, hyper)(rates.watch(gradient), start[0], start[1], rates)
+        lrs = rates.used
+    else:
+        lrs = _schedule_lrs(schedule, hyper["lr"], steps)
+        run = _runner(optimizer, hyper)(gradient, start[0], start[1], lrs)
     return _finish(surface, run, norms, lrs, steps, optimizer, hyper)
 
 
@@ -899,3 +1138,163 @@ def race(surface: Surface | str, specs: Mapping[str, Mapping[str, object] | None
     noise_rows = None if noise is None else _noise_rows(noise, steps, seed).tolist()
     return {label: _trace_checked(surface, optimizer, hyper, start, steps, schedule, clip, noise_rows)
             for label, optimizer, hyper in plans}
+
+
+# --------------------------------------------------------------------------- exponentially weighted averages
+
+
+@dataclass(frozen=True, eq=False)
+class EWA:
+    """An exponentially weighted average of a series; arrays float64, read-only.
+
+    values (n,): the series x_1..x_n. average (n,): m_t = beta m_{t-1} + (1 - beta) x_t from
+    m_0 = 0, divided by correction[t] when ``bias_correction``. correction (n,): 1 - beta^t for
+    t = 1..n (what Adam divides its moments by; its sum of weights so far). beta: in [0, 1).
+    window: the effective window 1 / (1 - beta) in steps (the mean age of the weights plus one).
+    """
+
+    values: np.ndarray
+    average: np.ndarray
+    correction: np.ndarray
+    beta: float
+    bias_correction: bool
+
+    @property
+    def window(self) -> float:
+        return 1.0 / (1.0 - self.beta)
+
+
+MAX_SERIES = 100_000
+"""Longest series :func:`ewa` takes."""
+
+
+def ewa(values, beta: float, *, bias_correction: bool = True) -> EWA:
+    """The exponentially weighted average of ``values`` (1-D, 1..MAX_SERIES finite numbers) with
+    decay ``beta`` in [0, 1): the first moment of Momentum and both moments of Adam. Values
+    beyond ±SERIES_BOUND are refused (ValueError naming ``values``), so every result is finite.
+
+    m_t is updated as torch.optim.Adam updates exp_avg (``exp_avg.lerp_(x, 1 - beta)``, both of
+    torch's lerp branches), so ``ewa(g, beta1, bias_correction=False).average`` is Adam's exp_avg
+    after each step and ``ewa(g * g, beta2, ...)`` its exp_avg_sq (which torch forms as
+    ``beta2 v + (1 - beta2) g^2``), both to rounding (torch's CPU kernels fuse multiply-adds).
+    With ``bias_correction`` the average is m_t / (1 - beta^t), ``1 - beta ** t`` as torch's
+    bias_correction1 (t a float). Without it the first values are pulled towards 0:
+    m_1 = (1 - beta) x_1.
+    """
+    beta = number("beta", beta, 0.0, 1.0, hi_open=True)
+    bias_correction = flag("bias_correction", bias_correction)
+    x = _series("values", values)
+    raw, correction = _ewa_loop(x.tolist(), beta)
+    average = raw / correction if bias_correction else raw
+    for array in (x, average, correction):
+        array.flags.writeable = False
+    return EWA(x, average, correction, beta, bias_correction)
+
+
+SERIES_BOUND = 1e300
+"""Largest magnitude :func:`ewa` takes in a series (no difference of two values overflows)."""
+
+
+def _series(name: str, values: object) -> np.ndarray:
+    """``values`` as a new 1-D float64 array of 1..MAX_SERIES finite numbers within
+    +-SERIES_BOUND, else ValueError naming ``name``."""
+    allowed = f"a 1-D series of 1 to {MAX_SERIES} finite numbers within ±{SERIES_BOUND:g}"
+    if isinstance(values, (str, bytes)) or values is None:
+        raise ValueError(f"{name}: must be {allowed}, got {values!r}")
+    try:
+        x = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{name}: must be {allowed}, got {values!r:.60}") from None
+    if x.ndim != 1 or not 1 <= x.size <= MAX_SERIES:
+        raise ValueError(f"{name}: must be {allowed}, got shape {x.shape}")
+    if not np.all(np.abs(x) <= SERIES_BOUND):  # NaN fails the test too
+        raise ValueError(f"{name}: must be {allowed}, got a non-finite or larger value")
+    return x
+
+
+def _ewa_loop(xs: list[float], beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """(m_t, 1 - beta^t) for t = 1..n, each (n,): torch's lerp (weight w = 1 - beta: m + w (x - m)
+    when w < 0.5, else x - (x - m)(1 - w)) and its bias_correction1."""
+    w = 1.0 - beta
+    rest = 1.0 - w
+    m, t = 0.0, 0.0
+    out, corrections = [], []
+    add, add_c = out.append, corrections.append
+    small = w < 0.5
+    with np.errstate(over="ignore", invalid="ignore"):
+        for x in xs:
+            t += 1.0
+            m = m + w * (x - m) if small else x - (x - m) * rest
+            add(m)
+            add_c(1.0 - beta ** t)
+    return np.array(out), np.array(corrections)
+
+
+def ewa_weights(beta: float, count: int) -> np.ndarray:
+    """The weight of the value ``age`` steps back in an EWA with decay ``beta`` in [0, 1), for
+    ages 0..count-1 (count 1..MAX_SERIES), shape (count,): m_t = sum over ages of
+    (1 - beta) beta^age x_(t - age). They sum to 1 - beta^count (the rest is on the m_0 = 0 that
+    bias correction divides out); the first 1 / (1 - beta) of them (the effective window) hold
+    about 1 - 1/e = 63% of the weight."""
+    beta = number("beta", beta, 0.0, 1.0, hi_open=True)
+    count = integer("count", count, 1, MAX_SERIES)
+    with np.errstate(under="ignore"):
+        out = (1.0 - beta) * beta ** np.arange(count, dtype=np.float64)
+    out.flags.writeable = False
+    return out
+
+
+def step_series(n: int, change_at: int, before: float = 1.0, after: float = 2.0, sigma: float = 0.0,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic noisy series with a step change, for watching an EWA lag: ``(clean, noisy)``,
+    each (n,). clean[t] = before for t < change_at, else after (t = 0..n-1, so change_at is the
+    0-based index of the first new value, 1..n-1); noisy = clean + sigma *
+    ``np.random.default_rng(seed).standard_normal(n)``. n: 2..MAX_SERIES; sigma >= 0 and the
+    levels finite; seed >= 0."""
+    n = integer("n", n, 2, MAX_SERIES)
+    change_at = integer("change_at", change_at, 1, n - 1)
+    before = number("before", before, -BOUND, BOUND)
+    after = number("after", after, -BOUND, BOUND)
+    sigma = number("sigma", sigma, 0.0, BOUND)
+    seed = integer("seed", seed, 0)
+    clean = np.where(np.arange(n) < change_at, before, after).astype(np.float64)
+    noisy = clean + sigma * np.random.default_rng(seed).standard_normal(n)
+    for array in (clean, noisy):
+        array.flags.writeable = False
+    return clean, noisy
+
+
+def half_lag(average: np.ndarray, change_at: int, before: float, after: float) -> int | None:
+    """How many values after a step change an average takes to cover half the jump: the smallest
+    k >= 1 such that average[change_at + k - 1] is past (before + after) / 2 (in the jump's
+    direction), or None if it never gets there (or before == after). For an EWA that had settled
+    at ``before`` this is ceil(log(1/2) / log(beta)), about 0.69 / (1 - beta) for beta near 1."""
+    average = np.asarray(average, dtype=np.float64)
+    change_at = integer("change_at", change_at, 0, max(len(average) - 1, 0))
+    if after == before:
+        return None
+    middle = 0.5 * (before + after)
+    tail = average[change_at:]
+    past = tail >= middle if after > before else tail <= middle
+    hits = np.flatnonzero(past)
+    return int(hits[0]) + 1 if hits.size else None
+
+
+def seen_gradients(surface: Surface | str, trace: Trace, noise: tuple[float, int] | None = None,
+                   seed: int = 0) -> np.ndarray:
+    """The gradient each step of ``trace`` started from, (n, 2) (columns x, y): the surface's
+    gradient at trace.points[:-1] plus that step's noise row (``noise`` and ``seed`` as given to
+    :func:`trace`), before clipping: what ``clip_grad_norm_`` sees and its norm is grad_norms.
+    For a trace run with noise, pass the same noise and seed."""
+    surface = _resolve_surface(surface)
+    n = len(trace.points) - 1
+    points = trace.points[:n]
+    with np.errstate(over="ignore", invalid="ignore"):
+        gx, gy = surface.grad(points[:, 0], points[:, 1])
+    out = np.column_stack([np.asarray(gx, dtype=np.float64), np.asarray(gy, dtype=np.float64)]).reshape(n, 2)
+    checked = _check_noise(noise)
+    if checked is not None and n:
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = out + _noise_rows(checked, n, integer("seed", seed, 0))
+    out.flags.writeable = False
+    return out

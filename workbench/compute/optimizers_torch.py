@@ -4,7 +4,8 @@ Slow on purpose (one autograd pass and one ``optimizer.step()`` per step): used 
 tests and the benchmark. Each surface is written again with torch ops and differentiated by
 autograd, which also checks the backend's closed-form gradients. The per-step order is the
 backend's: loss.backward() -> p.grad += noise (the same numpy draws) -> clip_grad_norm_ ->
-optimizer.step() -> scheduler.step(). Optimizers run with ``foreach=False`` in float64.
+optimizer.step() -> scheduler.step() (``scheduler.step(loss)`` for ReduceLROnPlateau, with the
+loss this step started from). Optimizers run with ``foreach=False`` in float64.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ def _optimizer(name: str, params: list, hyper: dict) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def _scheduler(opt: torch.optim.Optimizer, schedule: Schedule | None):
-    """The torch scheduler documented in the backend for ``schedule`` (None for constant)."""
+def _scheduler(opt: torch.optim.Optimizer, schedule: Schedule | None, steps: int):
+    """The torch scheduler documented in the backend for ``schedule`` (None for constant);
+    ``steps`` is OneCycleLR's total_steps."""
     lr_scheduler = torch.optim.lr_scheduler
     if schedule is None or schedule.kind == "constant":
         return None
@@ -79,6 +81,21 @@ def _scheduler(opt: torch.optim.Optimizer, schedule: Schedule | None):
         return lr_scheduler.ExponentialLR(opt, gamma=schedule.gamma)
     if schedule.kind == "cosine":
         return lr_scheduler.CosineAnnealingLR(opt, T_max=schedule.T_max, eta_min=schedule.eta_min)
+    if schedule.kind == "multistep":
+        return lr_scheduler.MultiStepLR(opt, milestones=list(schedule.milestones), gamma=schedule.gamma)
+    if schedule.kind == "cosine_restarts":
+        return lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=schedule.T_0, T_mult=schedule.T_mult,
+                                                        eta_min=schedule.eta_min)
+    if schedule.kind == "inverse_sqrt":
+        d_model, warmup = schedule.d_model, schedule.warmup
+        return lr_scheduler.LambdaLR(opt, lambda e: d_model ** -0.5 * min((e + 1) ** -0.5, (e + 1) * warmup ** -1.5))
+    if schedule.kind == "onecycle":
+        return lr_scheduler.OneCycleLR(opt, max_lr=opt.param_groups[0]["lr"], total_steps=steps,
+                                       pct_start=schedule.pct_start, div_factor=schedule.div_factor,
+                                       final_div_factor=schedule.final_div_factor, cycle_momentum=False)
+    if schedule.kind == "plateau":
+        return lr_scheduler.ReduceLROnPlateau(opt, factor=schedule.factor, patience=schedule.patience,
+                                              threshold=schedule.threshold)
     k = schedule.warmup_steps
     warm = lr_scheduler.LinearLR(opt, start_factor=1.0 / (k + 1), end_factor=1.0, total_iters=k)
     cool = lr_scheduler.CosineAnnealingLR(opt, T_max=schedule.T_max, eta_min=schedule.eta_min)
@@ -109,7 +126,8 @@ def torch_trace(surface: Surface | str, optimizer: str, start: tuple[float, floa
     loss_fn = torch_loss(surface)
     p = torch.nn.Parameter(torch.tensor(start, dtype=torch.float64))
     opt = _optimizer(optimizer, [p], resolved)
-    sched = _scheduler(opt, schedule)
+    sched = _scheduler(opt, schedule, steps)
+    on_loss = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
     points, losses, lrs, norms = [list(start)], [], [], []
     diverged_at = None
@@ -126,7 +144,9 @@ def torch_trace(surface: Surface | str, optimizer: str, start: tuple[float, floa
             norm = torch.linalg.vector_norm(p.grad)
         lr = opt.param_groups[0]["lr"]
         opt.step()
-        if sched is not None:
+        if on_loss:
+            sched.step(loss.item())  # the loss this step started from
+        elif sched is not None:
             sched.step()
         point = p.detach().tolist()
         if not _inside(point):

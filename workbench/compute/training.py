@@ -110,7 +110,7 @@ DATASETS = ("circle", "xor", "gauss", "spiral", "sine", "cubic", "abs", "plane",
 DATASET_TASKS: Mapping[str, str] = MappingProxyType(
     {name: ("regression" if name in ("plane", "multigauss") else "classification") for name in DATASETS})
 FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin x1", "sin x2")
-ACTIVATION_NAMES = tuple(ACTIVATIONS) + ("linear",)
+ACTIVATION_NAMES = tuple(ACTIVATIONS)  # the activations panel's list, "linear" (no activation) included
 INITS = ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "zeros", "normal")
 NORMS = (None, "batch", "layer")
 TASKS = ("classification", "regression")
