@@ -339,10 +339,8 @@ class Panel(QWidget):
         INLINE_WAIT_MS: a quick compute is drawn at once (the change and its result share one
         repaint), a slow one is drawn when it arrives, and the GUI thread never waits longer,
         whatever the compute costs (a cached result is quick, the next one may take seconds)."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"compute-{self.NAME}")
         generation = self._generation
-        future = self._executor.submit(self.compute, dict(self.values))
+        future = self.worker().submit(self.compute, dict(self.values))
         self._pending = future
         start = time.perf_counter()
         try:
@@ -355,6 +353,13 @@ class Panel(QWidget):
             pass  # reported by _finish
         Panel.longest_wait_ms = max(Panel.longest_wait_ms, (time.perf_counter() - start) * 1000)
         self._finish(generation, future)
+
+    def worker(self) -> ThreadPoolExecutor:
+        """The panel's one worker thread: its computes, and any other work that must not block the
+        GUI thread, run there one at a time in the order submitted."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"compute-{self.NAME}")
+        return self._executor
 
     def _announce(self, generation: int, future: Future) -> None:
         """On the worker thread: hand a finished compute to the GUI thread, unless the panel was

@@ -13,13 +13,14 @@ import html
 import math
 import os
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsScene, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout,
                                QWidget)
@@ -325,6 +326,7 @@ class _HoverView(pg.ViewBox):
 
 
 ORANGE, BLUE = "#F59322", "#0877BD"  # the Playground's class colours: 0 / negative, 1 / positive
+FRAME_S = 1 / 60  # a playing run's frames: at most one per display frame
 POINT_SHADES = 32  # colours of a regression's points (the plane behind them is shaded in 256)
 
 
@@ -356,15 +358,16 @@ class TrainingPanel(Panel):
     BENCH_SWEEPS = {"noise": (0.0, 0.5), "init_seed": (0, 59)}  # a training setting while paused changes nothing drawn
 
     compute = staticmethod(compute_start)
+    _trained = Signal(object)  # a frame of training done on the worker (its Future)
 
     def __init__(self, style, values=None, parent=None):
         self.run: runs.Run | None = None
         self._key: tuple | None = None
-        self._timer = QTimer()
-        self._timer.setInterval(0)  # as fast as frames can be drawn; each tick trains, then draws once
-        self._last_frame = 0.0
+        self.playing = False
+        self._frame_started = 0.0  # perf_counter when the frame in flight was asked for
+        self._job: Future | None = None  # a frame of training in flight on the worker: the run is its own till then
         super().__init__(style, values, parent)
-        self._timer.timeout.connect(self._tick)
+        self._trained.connect(self._frame_trained, Qt.QueuedConnection)
 
     # ---- figure -------------------------------------------------------------------------------
     def build_figure(self) -> QWidget:
@@ -541,9 +544,13 @@ class TrainingPanel(Panel):
         return [box]
 
     # ---- the run ------------------------------------------------------------------------------
-    def draw(self, setup: Setup) -> None:
+    def draw(self, setup: Setup) -> Iterator[None]:
         """A new setup: a changed data set or network starts the run again from its initial
-        state; a changed training configuration goes on from the current weights."""
+        state; a changed training configuration goes on from the current weights. While a frame of
+        training is in flight, the run is the worker's: the setup waits for it (passes of the event
+        loop, not a block)."""
+        while self._job is not None:
+            yield
         if self.run is None or setup.network_key != self._key or self._autoplay:
             fresh = setup.run is not None and setup.run.state.step == 0 and setup.run is not self.run
             self.run = setup.run if fresh else runs.Run(setup.initial, setup.data, patience=self.values["patience"])
@@ -556,6 +563,8 @@ class TrainingPanel(Panel):
         if self._autoplay:
             self._autoplay = False
             self.play()
+        elif self.playing:
+            self._train_frame()
 
     _autoplay = False  # a scene was loaded: play its run from epoch 0 once it is drawn
 
@@ -565,7 +574,7 @@ class TrainingPanel(Panel):
         self._autoplay = True
 
     def toggle_play(self) -> None:
-        if self._timer.isActive():
+        if self.playing:
             self.pause()
         else:
             self.play()
@@ -575,30 +584,75 @@ class TrainingPanel(Panel):
             return
         if self.run.stopped_epoch is not None or self._at_limit():
             return
-        self._timer.start()
+        self.playing = True
         self.play_button.setText(tr("Pause"))
+        self._train_frame()
 
     def pause(self) -> None:
-        self._timer.stop()
+        """Stop; a frame of training in flight is waited for and drawn (the run is where it shows)."""
+        self.playing = False
         self.play_button.setText(tr("Play"))
+        self._settle()
 
     def _at_limit(self) -> bool:
         return bool(self.values["epochs"]) and self.run.epoch >= self.values["epochs"]
 
-    def _tick(self) -> None:
-        """One frame: train up to `speed` epochs (at most ~10 ms of training), then draw once."""
+    def _train_frame(self) -> None:
+        """One frame on the worker thread: train up to `speed` epochs (at most ~12 ms of training),
+        then the run's picture; drawn by _frame_trained, which asks for the next while playing."""
         run = self.run
-        if run is None:
-            self.pause()
+        if not self.playing or self._job is not None or run is None or self._drawing is not None:
             return
         limit = self.values["epochs"] or None
         epochs = self.speed.value()
         if limit is not None:
             epochs = min(epochs, limit - run.epoch)
-        run.train_epochs(epochs, deadline=time.perf_counter() + 0.010)
+        cells = plane_cells(self.values)
+
+        def frame():
+            run.train_epochs(epochs, deadline=time.perf_counter() + 0.012)
+            return run, run.view(plane_cells=cells, unit_cells=UNIT_CELLS)
+        self._frame_started = time.perf_counter()
+        self._job = self.worker().submit(frame)
+        self._job.add_done_callback(self._announce_trained)
+
+    def _announce_trained(self, job: Future) -> None:
+        try:
+            self._trained.emit(job)
+        except RuntimeError:  # the panel's Qt side was deleted meanwhile
+            pass
+
+    def _frame_trained(self, job: Future) -> None:
+        if job is not self._job:  # settled meanwhile (a step, a rewind, an export)
+            return
+        self._job = None
+        try:
+            run, view = job.result()
+        except Exception as error:  # shown in the status bar, never a crash
+            self.pause()
+            self._report_failure(str(error))
+            return
+        if run is not self.run:
+            return
         if run.diverged_epoch is not None or run.stopped_epoch is not None or self._at_limit():
             self.pause()
-        self._frame()
+        self._frame(view)
+        if self.playing:  # the next frame one display frame after this one's start, not sooner
+            wait = FRAME_S - (time.perf_counter() - self._frame_started)
+            QTimer.singleShot(max(int(wait * 1000), 0), self, self._train_frame)
+
+    def _settle(self) -> None:
+        """Before the GUI thread touches the run: wait for a frame of training in flight (its work
+        is bounded, ~12 ms of training and one picture) and draw it."""
+        if self._job is not None:
+            try:
+                self._job.result()
+            except Exception:
+                pass
+            self._frame_trained(self._job)
+
+    def busy(self) -> bool:
+        return super().busy() or self._job is not None
 
     def step(self, batches: int = 0, epochs: int = 0) -> None:
         self.pause()
@@ -670,10 +724,16 @@ class TrainingPanel(Panel):
         return self.script(self.values)
 
     def data_result(self) -> Any:
-        """The live run for the data export: its weights, normalization parameters and history."""
+        """The live run for the data export: its weights, normalization parameters and history (a
+        run that plays is read between two frames and goes on)."""
+        playing = self.playing
+        self.pause()
         if self.run is None:
             return self.result
-        return runs.run_data(self.run)
+        data = runs.run_data(self.run)
+        if playing:
+            self.play()
+        return data
 
     # ---- drawing ------------------------------------------------------------------------------
     _points_key: tuple | None = None
@@ -681,7 +741,8 @@ class TrainingPanel(Panel):
     _frame_parameters = None
     _ready_view: tuple | None = None  # (run, its view at epoch 0) from the compute
 
-    def _frame(self) -> None:
+    def _frame(self, view: runs.RunView | None = None) -> None:
+        """Draw the run as it is now (``view``: its picture, made on the worker)."""
         run = self.run
         if run is None:
             return
@@ -693,7 +754,9 @@ class TrainingPanel(Panel):
             return  # e.g. a new learning rate while paused: nothing on screen changes
         self._frame_key, self._frame_parameters = key, parameters
         ready, self._ready_view = self._ready_view, None
-        if ready is not None and ready[0] is run and run.state.step == 0:  # drawn before it trained: made on the worker
+        if view is not None:
+            pass
+        elif ready is not None and ready[0] is run and run.state.step == 0:  # drawn before it trained: made on the worker
             view = ready[1]
         else:
             view = run.view(plane_cells=plane_cells(self.values), unit_cells=UNIT_CELLS)
@@ -1015,7 +1078,7 @@ class TrainingPanel(Panel):
         start = last = time.perf_counter()
         first_epoch = self.run.epoch
         self.play()
-        while time.perf_counter() - start < 4.0 and self._timer.isActive():
+        while time.perf_counter() - start < 4.0 and self.playing:
             app.processEvents()
             now = time.perf_counter()
             if now - last > 0.0005:
