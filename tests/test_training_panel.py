@@ -253,3 +253,25 @@ def test_regression_points_are_shaded_in_a_few_shared_brushes(qtbot, panel):
         shade = round((min(max(y, lo), hi) - lo) / (hi - lo) * (POINT_SHADES - 1))
         expected = panel.lut[round(shade * 255 / (POINT_SHADES - 1))]
         assert brush.color().getRgb()[:3] == tuple(int(c) for c in expected[:3])
+
+
+def test_a_playing_run_trains_on_the_worker_thread(qtbot, panel):
+    """Training and the run's picture happen on the panel's worker; the GUI thread draws, and pause
+    waits for the frame in flight so the run stops where the figure shows it."""
+    import threading
+    threads = set()
+    run = panel.run
+    original = run.train_epochs
+
+    def train_epochs(*args, **kwargs):
+        threads.add(threading.current_thread().name)
+        return original(*args, **kwargs)
+    run.train_epochs = train_epochs
+    panel.play()
+    qtbot.waitUntil(lambda: panel.run.epoch >= 6, timeout=10_000)
+    panel.pause()
+    assert threads and all(name.startswith("compute-training") for name in threads)
+    assert not panel.busy() and panel._view.epoch == panel.run.epoch
+    epoch = panel.run.epoch
+    qtbot.wait(50)
+    assert panel.run.epoch == epoch
