@@ -274,7 +274,8 @@ def test_an_overflowing_linear_net_says_so_without_nan(qtbot, panel):
         flow = act.gradient_flow("linear", "normal", 100, 16, batch=4, std=1e3)
         collapse = act.collapse(flow.weights, flow.inputs, flow.outputs)
         scene = dataclasses.replace(panel.result, flow=flow, collapse=collapse)
-        panel.draw(scene)
+        for _ in panel.draw(scene):  # every step at once
+            pass
     assert collapse.error == math.inf and "overflow" in panel.collapse_note.toPlainText()
     assert np.all(np.isfinite(drawn(panel.sv_curve)[1]))
 

@@ -172,8 +172,8 @@ def test_schedule_lr_curve(qtbot, panel):
 
 
 def test_paths_are_smooth_once_changes_settle(qtbot, panel):
-    panel.set_values({"start_x": -1.0})
-    qtbot.waitUntil(lambda: panel.result is not None and panel.values["start_x"] == -1.0)
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        panel.set_values({"start_x": -1.0})
     assert not panel.paths["adam"].opts["antialias"]  # while changes arrive: the fast path
     qtbot.waitUntil(lambda: panel.paths["adam"].opts["antialias"], timeout=2000)  # then smooth
     panel.compute_now()

@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pyqtgraph as pg
@@ -497,11 +497,14 @@ class ActivationsPanel(Panel):
         return box
 
     # ---- drawing ----------------------------------------------------------------------------------
-    def draw(self, scene: ActivationsScene) -> None:
+    def draw(self, scene: ActivationsScene) -> Iterator[None]:
+        """In steps, one graphics view each (see Panel): the curves and probe, the depth view, the softmax."""
         self._draw_curves(scene)
         self._draw_probe(scene)
+        yield
         self._draw_depth(scene)
         self._draw_collapse(scene)
+        yield
         self._draw_softmax(scene)
         self.refresh_notes_later()
 
@@ -603,6 +606,10 @@ class ActivationsPanel(Panel):
         text = " &nbsp; ".join(parts)
         if self.readout.text() != text:
             self.readout.setText(text)
+            # its height grows, never shrinks: fewer curves shown do not move (and repaint) every plot below
+            needed = self.readout.heightForWidth(max(self.readout.width(), 1))
+            if needed > self.readout.minimumHeight():
+                self.readout.setFixedHeight(needed)
 
     def _draw_depth(self, scene: ActivationsScene) -> None:
         flow = scene.flow

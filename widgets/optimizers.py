@@ -10,7 +10,7 @@ import re
 import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pyqtgraph as pg
@@ -1019,7 +1019,8 @@ class OptimizersPanel(Panel):
             self._draw_paths(self.result)
 
     # ---- drawing ------------------------------------------------------------------------------
-    def draw(self, race: Race) -> None:
+    def draw(self, race: Race) -> Iterator[None]:
+        """In steps, one graphics view each (see Panel): the surface, the loss and lr curves, the paths and legend."""
         if race.view == "ewa":
             page = self.ewa_page()
             self.pages.setCurrentWidget(page)
@@ -1040,6 +1041,7 @@ class OptimizersPanel(Panel):
         if start != self._drawn_start:  # a marker set again repaints its neighbourhood
             self.start_marker.setData(pos=[start])
             self._drawn_start = start
+        yield
         for name in NAMES:
             for item in (self.paths[name], self.loss_curves[name], self.lr_curves[name]):
                 item.setVisible(name in race.traces)
@@ -1064,6 +1066,7 @@ class OptimizersPanel(Panel):
             if self._stale(lr_curve, trace, tuple(lr_cell)):
                 shown = _decimated(trace, "lr", lambda t=trace: np.column_stack(_log_lr(t)), tuple(lr_cell))
                 lr_curve.setData(shown[:, 0], shown[:, 1], skipFiniteCheck=True)
+        yield
         longest = self._longest()
         with QSignalBlocker(self.scrubber):
             self.scrubber.setRange(0, longest)
