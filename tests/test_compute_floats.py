@@ -127,14 +127,15 @@ def test_format_constants_match_torch_finfo(fmt):
 
 
 def test_format_table_facts():
-    assert list(FORMATS) == ["fp64", "fp32", "tf32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "fp4_e2m1"]
+    assert list(FORMATS) == ["fp64", "fp32", "tf32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2", "fp8_e4m3fnuz",
+                             "fp8_e5m2fnuz", "fp8_e4m3_ieee", "fp8_e3m4", "e8m0", "fp6_e2m3", "fp6_e3m2", "fp4_e2m1"]
     assert (E4M3.max_value, E4M3.has_inf, E4M3.has_nan, E4M3.nan_bits) == (448.0, False, True, 0x7F)
     assert (E5M2.max_value, E5M2.has_inf, E5M2.has_nan) == (57344.0, True, True)
     assert (FP4.max_value, FP4.has_inf, FP4.has_nan, FP4.smallest_subnormal) == (6.0, False, False, 0.5)
     assert (TF32.total_bits, TF32.exponent_bits, TF32.mantissa_bits) == (19, 8, 10)
     for fmt in FORMATS.values():
-        assert fmt.total_bits == 1 + fmt.exponent_bits + fmt.mantissa_bits
-        assert fmt.bias == (1 << (fmt.exponent_bits - 1)) - 1
+        assert fmt.total_bits == fmt.signed + fmt.exponent_bits + fmt.mantissa_bits  # E8M0 has no sign bit
+        assert fmt.bias == (1 << (fmt.exponent_bits - 1)) - 1 + (fmt.specials == "fnuz")  # FNUZ: bias + 1
         assert fmt.overflow in ("inf", "nan", "saturate")
         assert all(text for text in (fmt.label, fmt.usage_en, fmt.usage_zh, fmt.standard_en,
                                      fmt.standard_zh, fmt.torch_en, fmt.torch_zh, fmt.nan_encoding))

@@ -97,7 +97,18 @@ def _milestones_text() -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(["1", "5000", "150 300", " 2,2 , 2 ", "0", "5001", "1.5", "a", ""]), steps)
 
 
-TEXTS = {("floats", "value"): _float_text, ("optimizers", "milestones"): _milestones_text, ("attention", "text"): _tokens_text,
+def _tensor_text() -> st.SearchStrategy[str]:
+    """Typed tensors: any floats (NaN, +-inf and float64's extremes included), one row or rows of equal length."""
+    number = st.floats(allow_nan=True, allow_infinity=True).map(repr)
+    row = st.lists(number, min_size=1, max_size=40)
+    rows = st.integers(1, 6).flatmap(lambda n: st.lists(st.lists(number, min_size=n, max_size=n), min_size=2,
+                                                         max_size=5))
+    return st.one_of(st.sampled_from(["0", "nan", "inf, -inf", "0, 0, 0", "1e-320, 5e-324", "1.7976931348623157e308, 1",
+                                      "1, nan; 2, 3"]),
+                     row.map(", ".join), rows.map(lambda r: "; ".join(" ".join(x) for x in r)))
+
+
+TEXTS = {("floats", "value"): _float_text, ("floats", "typed_values"): _tensor_text, ("optimizers", "milestones"): _milestones_text, ("attention", "text"): _tokens_text,
          ("attention", "query_text"): _tokens_text, ("attention", "custom_mask"): _mask_text,
          ("receptive_field", "layers"): _layers_text, ("normalization", "lengths"): _lengths_text,
          ("training", "hidden"): _hidden_text}
@@ -169,6 +180,14 @@ def extreme_scenes(name: str, params: ParamSet) -> list[dict[str, Any]]:
     if name == "floats":
         scenes += [[("value", text), ("pattern_format", fmt)] for text in ("0x7e00", "0xffff", "0x7f800000", "nan")
                    for fmt in ("fp16", "fp32")] + [[("value", "1e309")], [("value", "-inf"), ("show_fp4_e2m1", True)]]
+        scaling = [("view", "scaling")]
+        scenes += [scaling + [("tensor_kind", "typed"), ("typed_values", text), ("recipe", recipe)]
+                   for text in ("nan, inf, -inf", "0, 0", "1e308, -1e308, 5e-324") for recipe in ("mxfp4", "nvfp4", "fp8_tensor")]
+        scenes += [scaling + [("inject", inject), ("recipe", "fp8_tensor"), ("amax_history", 8)] for inject in ("nan", "inf")]
+        scenes += [scaling + [("tensor_std", std), ("outlier_size", 1e4), ("recipe", recipe)]
+                   for std in (1e-40, 1e36) for recipe in ("mxfp8_e4m3", "deepseek_fp8")]
+        scenes += [[("show_e8m0", True), ("show_fp8_e4m3fnuz", True), ("value", text), ("density_format", "e8m0")]
+                   for text in ("0", "-1", "nan", "0x80", "3")]
     if name == "attention":
         scenes += [[("mask", "custom"), ("custom_mask", "/".join(["0" * 12] * 12))],
                    [("text", " ".join(["x"] * att.MAX_TOKENS)), ("pad_to", att.MAX_TOKENS), ("temperature", 0.05)]]
