@@ -1,6 +1,7 @@
 """The Questions window (Ctrl+K): search and filter the question cards, open one in its panel,
 step through them, quiz yourself (answer hidden until revealed, "got it" / "again" marks kept),
-and export a card or a whole topic as a Markdown note."""
+and export a card or a whole topic as a Markdown note. Its Review tab (Ctrl+Shift+K) schedules the
+cards with FSRS (widgets.review)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from typing import Callable
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QListWidgetItem, QPushButton, QSplitter, QTextBrowser, QVBoxLayout,
-                               QWidget)
+                               QListWidget, QListWidgetItem, QPushButton, QSplitter, QTabWidget, QTextBrowser,
+                               QVBoxLayout, QWidget)
 
+from widgets.review import ReviewPane
 from widgets.style import Style
 from workbench.cards import Card, Topic, search
 from workbench.i18n import tr
+from workbench.review import ReviewStore
 
 MARKS = ("got", "again")
 
@@ -22,14 +25,16 @@ MARKS = ("got", "again")
 class QuestionsDialog(QDialog):
     """``opened(card, answer_shown)`` when a card is chosen; ``export_card(card)`` and
     ``export_topic(topic)`` when a note is asked for. ``marks`` (card id -> "got" | "again") is
-    shared with the caller, which stores it through ``save_marks``."""
+    shared with the caller, which stores it through ``save_marks``; ``review`` holds the FSRS
+    states of the Review tab (default: in memory), and the marks are carried over to it once."""
 
     opened = Signal(object, bool)
     export_card = Signal(object)
     export_topic = Signal(object)
 
     def __init__(self, style: Style, topics: list[Topic], cards: list[Card], marks: dict[str, str],
-                 save_marks: Callable[[dict[str, str]], None], parent: QWidget | None = None):
+                 save_marks: Callable[[dict[str, str]], None], parent: QWidget | None = None,
+                 review: ReviewStore | None = None):
         super().__init__(parent)
         self.setObjectName("questions")
         self.setWindowTitle(tr("Questions"))
@@ -92,9 +97,29 @@ class QuestionsDialog(QDialog):
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
+        browse = QWidget()
+        browse_column = QVBoxLayout(browse)
+        browse_column.setContentsMargins(0, 0, 0, 0)
+        browse_column.addLayout(top)
+        browse_column.addWidget(splitter, 1)
+        store = review if review is not None else ReviewStore(None)
+        if not store.marks_imported:
+            try:
+                store.import_marks(marks, [c.id for c in cards])
+            except OSError as error:  # kept in memory for now, said on the Review tab
+                store.problem = tr("Could not save the review file {path}: {error}").format(
+                    path=error.filename, error=error.strerror or error)
+        self.review = ReviewPane(style, topics, cards, store)
+        self.review.opened.connect(self.opened)
+        self.review.changed.connect(self._review_title)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("question_tabs")
+        self.tabs.addTab(browse, tr("Browse and quiz"))
+        self.tabs.addTab(self.review, "")
+        self._review_title()
         column = QVBoxLayout(self)
-        column.addLayout(top)
-        column.addWidget(splitter, 1)
+        column.addWidget(self.tabs)
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.resize(int(style.point_size * 90), int(style.point_size * 55))
         self.search_box.textChanged.connect(self.refilter)
         self.topic_box.currentIndexChanged.connect(self.refilter)
@@ -108,6 +133,26 @@ class QuestionsDialog(QDialog):
         self.buttons["note"].clicked.connect(lambda: self.card and self.export_card.emit(self.card))
         self.buttons["topic_note"].clicked.connect(self._export_topic)
         self.refilter()
+
+    # ---- tabs ------------------------------------------------------------------------------------
+    def show_review(self) -> None:
+        """Switch to the Review tab (its first card opens in its panel)."""
+        if self.tabs.currentWidget() is self.review:
+            if not self.review.active:
+                self.review.activate()
+        else:
+            self.tabs.setCurrentWidget(self.review)
+
+    def _tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.review:
+            self.review.activate()
+        else:
+            self.review.deactivate()
+            if self.card is not None:  # back to the card chosen in the list
+                self.opened.emit(self.card, self.revealed)
+
+    def _review_title(self) -> None:
+        self.tabs.setTabText(1, tr("Review ({n} to do)").format(n=self.review.due_count()))
 
     # ---- the list --------------------------------------------------------------------------------
     @property

@@ -106,11 +106,19 @@ def check_image_size(width: int, height: int, scale: int) -> None:
             width=width, height=height, scale=scale, pixels_w=width * scale, pixels_h=height * scale, limit=MAX_SIDE))
 
 
-def render_image(widget: QWidget, style: Style, scale: int = 1, caption: str = "") -> QImage:
+def caption_height(style: Style, caption: str, width: int) -> int:
+    """Logical pixels the caption takes below a figure ``width`` wide (0 without a caption)."""
+    return _caption_height(style, caption, width)
+
+
+def render_image(widget: QWidget, style: Style, scale: int = 1, caption: str = "", height: int | None = None) -> QImage:
     """The widget as an image at ``scale`` x its logical size (vector-sharp text), caption below.
+    ``height``: the image's logical height, the same for every frame of an animation (a longer
+    caption is cut off at the bottom); default: the widget and all of its caption.
     ImageTooLarge when that is more than MAX_SIDE pixels a side, MemoryError when it cannot be had."""
     size = widget.size()
-    height = size.height() + _caption_height(style, caption, size.width())
+    if height is None:
+        height = size.height() + _caption_height(style, caption, size.width())
     check_image_size(size.width(), height, scale)
     image = QImage(size.width() * scale, height * scale, QImage.Format_ARGB32_Premultiplied)
     if image.isNull():

@@ -144,6 +144,7 @@ class MainWindow(QMainWindow):
             panel.deleteLater()
         self.panels = {}
         reopen = self.questions is not None and self.questions.isVisible()
+        reviewing = reopen and self.questions.tabs.currentWidget() is self.questions.review
         if self.questions is not None:  # made again, in the new language, when next asked for
             self.questions.close()
             self.questions.deleteLater()
@@ -164,7 +165,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.show_panel(self.current)
         if reopen:
-            self.show_questions()
+            self.show_review() if reviewing else self.show_questions()
 
     def _action(self, menu, text: str, slot, shortcut=None, checkable=False, checked=False) -> QAction:
         action = QAction(text, self)
@@ -193,6 +194,7 @@ class MainWindow(QMainWindow):
         self._action(file, tr("Export PDF…"), self.export_pdf_dialog)
         self._action(file, tr("Export data (JSON)…"), self.export_data_dialog)
         self.script_action = self._action(file, tr("Export as PyTorch script…"), self.export_script_dialog)
+        self._action(file, tr("Export animation…"), self.export_animation_dialog)
         self._action(file, tr("Copy image"), self.copy_image, "Ctrl+Shift+C")
         self._action(file, tr("Caption on exported images"), self._set_caption, checkable=True,
                      checked=self.caption_on_export)
@@ -205,6 +207,7 @@ class MainWindow(QMainWindow):
                          f"Ctrl+{index + 1}")
         view.addSeparator()
         self._action(view, tr("Questions…"), self.show_questions, "Ctrl+K")
+        self._action(view, tr("Review due cards…"), self.show_review, "Ctrl+Shift+K")
         self._action(view, tr("Reset parameters"), lambda: self.panel.reset(), "Ctrl+R")
         self.notes_action = self._action(view, tr("Show notes"), self._set_notes, "Ctrl+N", checkable=True,
                                          checked=self.show_notes)  # kept with the settings
@@ -451,13 +454,56 @@ class MainWindow(QMainWindow):
                 self.show_message(str(error), True)
                 return
             self.questions = QuestionsDialog(self.style_, topics, [c for c in cards if c.panel in PANELS],
-                                             self._marks(), self._save_marks, self)
+                                             self._marks(), self._save_marks, self, review=self.review_store())
             self.questions.opened.connect(self.open_card)
             self.questions.export_card.connect(self.export_card_note_dialog)
             self.questions.export_topic.connect(self.export_topic_note_dialog)
         self.questions.show()
         self.questions.raise_()
         self.questions.activateWindow()
+
+    def show_review(self) -> None:
+        """The Questions window on its Review tab (Ctrl+Shift+K): the cards due now."""
+        self.show_questions()
+        if self.questions is not None:
+            self.questions.show_review()
+
+    _review = None  # the FSRS states (workbench.review.ReviewStore), read on first use
+
+    def review_store(self):
+        """The review states kept beside the settings (in memory without a settings store); a file
+        that cannot be used is set aside, and the status bar says so."""
+        if self._review is None:
+            from workbench.review import FILE_NAME, ReviewStore
+
+            path = Path(self.store.fileName()).parent / FILE_NAME if self.store is not None else None
+            self._review = ReviewStore.open(path)
+            if self._review.problem:
+                self.show_message(self._review.problem, True)
+        return self._review
+
+    def export_animation_dialog(self) -> None:
+        """File > Export animation…: what moves, frames, size; then where; then a progress bar with Cancel."""
+        from widgets.animation import AnimationDialog
+
+        dialog = AnimationDialog(self.style_, self.current, self.panel.values, self.caption_on_export, self)
+        if dialog.exec() != AnimationDialog.Accepted:
+            return
+        options = dialog.options()
+        suffix = options.pop("suffix")
+        patterns = {".gif": tr("GIF animations (*.gif)"), ".mp4": tr("MP4 videos (*.mp4)"), ".webp": tr("WebP animations (*.webp)")}
+        path, _ = QFileDialog.getSaveFileName(self, tr("Export animation"), f"{self.current}{suffix}", patterns[suffix])
+        if path:
+            self.export_animation(path, **options)
+
+    def export_animation(self, path: str, **options) -> bool:
+        """Render the current panel's values as an animation to ``path`` with a progress bar and Cancel
+        (options: sweep, fps, seconds, scale, caption); the status bar says what came of it."""
+        from widgets.animation import run_export
+
+        ok, message = run_export(self, self.current, dict(self.panel.values), self.style_, path, **options)
+        self.show_message(message, not ok)
+        return ok
 
     def open_card(self, card, answer_shown: bool = True) -> bool:
         """Switch to the card's panel and scene; the notes show the question (and the answer)."""

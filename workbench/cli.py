@@ -4,8 +4,11 @@
               [--theme light|dark] [--presentation]
     workbench export PANEL -o OUT.png|OUT.svg|OUT.pdf [--scale 1|2|3] [--set ...] [--scene FILE]
               [--data OUT.json] [--lang ...] [--theme ...] [--presentation] [--no-caption]
+    workbench export PANEL --animate -o OUT.gif|OUT.mp4|OUT.webp [--sweep NAME=FROM:TO] [--fps N]
+              [--seconds S] [--scale 1|2|3] [--set ...] [--size WxH]
     workbench list [PANEL]
-    workbench cards [--lang en|zh_CN] [--topic T]
+    workbench cards [--lang en|zh_CN] [--topic T] [--due]
+    workbench review [--stats] [--topic T] [--new-per-day N] [--lang en|zh_CN]
     workbench note ID|--topic T -o DIR [--lang en|zh_CN] [--pdf]
     workbench --card ID / workbench export --card ID -o OUT.png|OUT.svg|OUT.pdf [--scale N]
 
@@ -52,7 +55,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _gui_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="workbench", description="Deep-learning workbench. Subcommands: export, list, cards, note.")
+    parser = _Parser(prog="workbench", description="Deep-learning workbench. Subcommands: export, list, cards, note, review.")
     parser.add_argument("--version", action="version", version=f"workbench {__version__}")
     parser.add_argument("--panel", help="panel to open: " + ", ".join(PANELS))
     parser.add_argument("--card", metavar="ID", help="open on a question card (see 'workbench cards')")
@@ -64,11 +67,19 @@ def _export_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="workbench export", description="Render a panel to PNG, SVG or PDF without a display.")
     parser.add_argument("panel", nargs="?", help="panel: " + ", ".join(PANELS))
     parser.add_argument("--card", metavar="ID", help="the figure of a question card (see 'workbench cards')")
-    parser.add_argument("-o", "--output", help="OUT.png, OUT.svg or OUT.pdf (vector, one page fitted to the figure; required unless --script is given)")
+    parser.add_argument("-o", "--output", help="OUT.png, OUT.svg or OUT.pdf (vector, one page fitted to the figure; required unless --script is given); "
+                                               "with --animate OUT.gif, OUT.mp4 or OUT.webp")
     parser.add_argument("--script", metavar="OUT.py",
                         help="also (or only) write the run as a standalone PyTorch script (panels that train: training)")
-    parser.add_argument("--scale", type=int, choices=(1, 2, 3), default=2,
-                        help="PNG pixel scale (default 2); the PNG is at most 16384 pixels a side")
+    parser.add_argument("--scale", type=int, choices=(1, 2, 3), default=None,
+                        help="pixel scale (default 2 for a PNG, 1 for an animation); at most 16384 pixels a side")
+    parser.add_argument("--animate", action="store_true",
+                        help="an animation: the played steps (optimizers, training, transformer) or --sweep")
+    parser.add_argument("--sweep", metavar="NAME=FROM:TO",
+                        help="animate one number parameter from FROM to TO (log-spaced where its slider is; "
+                             "NAME=FROM:TO:linear or :log to choose)")
+    parser.add_argument("--fps", type=int, default=None, help="animation frames per second (default 20; a GIF at most 50)")
+    parser.add_argument("--seconds", type=float, default=None, help="animation length in seconds (default 4)")
     parser.add_argument("--data", metavar="OUT.json", help="also write the computed arrays as JSON")
     parser.add_argument("--no-caption", action="store_true", help="leave the parameter caption off")
     parser.add_argument("--size", default=None,
@@ -122,7 +133,8 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def gui_main(argv: list[str]) -> int:
+def gui_main(argv: list[str], review: bool = False) -> int:
+    """Open the window (``review``: on the Questions window's Review tab)."""
     args = _gui_parser().parse_args(argv)
     _language(args.lang)
     card = None
@@ -158,6 +170,8 @@ def gui_main(argv: list[str]) -> int:
     window = MainWindow(style, first, {panel: values} if values else None, store, stored["notes"])
     if card is not None:
         window.open_card(card)
+    if review:
+        window.show_review()
     if report := os.environ.get("WORKBENCH_STARTUP_REPORT"):
         _report_startup(window, report)
     if args.presentation:
@@ -213,6 +227,12 @@ def export_main(argv: list[str]) -> int:
         panel_name, values = resolve_values(args.panel, args.scene, args.set)
         if args.panel != panel_name:
             raise UsageError(f"unknown panel {args.panel!r}; panels: {', '.join(PANELS)}")
+    if args.animate:
+        return _animate(args, panel_name, values)
+    for flag, given in (("--sweep", args.sweep), ("--fps", args.fps), ("--seconds", args.seconds)):
+        if given is not None:
+            raise UsageError(f"{flag} goes with --animate (an animated GIF, MP4 or WebP)")
+    scale = args.scale or 2
     if args.script:
         from workbench.registry import panel_class
 
@@ -227,7 +247,8 @@ def export_main(argv: list[str]) -> int:
         return _write_script(args.script, cls.script(values))
     suffix = os.path.splitext(args.output)[1].lower()
     if suffix not in (".png", ".svg", ".pdf"):
-        raise UsageError(f"-o {args.output}: the file name must end in .png, .svg or .pdf")
+        extra = " (or add --animate)" if suffix in (".gif", ".mp4", ".webp") else ""
+        raise UsageError(f"-o {args.output}: the file name must end in .png, .svg or .pdf{extra}")
     if args.data and os.path.abspath(args.data) == os.path.abspath(args.output):
         raise UsageError(f"--data {args.data}: name another file than -o")
     size = _size(args.size)
@@ -237,12 +258,12 @@ def export_main(argv: list[str]) -> int:
 
     try:
         if size and suffix == ".png":
-            check_image_size(*size, args.scale)  # refused before anything is computed
+            check_image_size(*size, scale)  # refused before anything is computed
         style = _headless_style(args.theme, args.presentation)
         with offscreen_panel(panel_name, values, style, size) as panel:
             caption = "" if args.no_caption else panel.caption()
             if suffix == ".png":  # the figure as grown to its content, caption included
-                files = {args.output: png_bytes(panel.figure, style, args.scale, caption)}
+                files = {args.output: png_bytes(panel.figure, style, scale, caption)}
             elif suffix == ".pdf":
                 files = {args.output: pdf_bytes(panel.figure, style, panel.title(), caption)}
             else:
@@ -253,12 +274,46 @@ def export_main(argv: list[str]) -> int:
                 files[args.script] = panel.export_script().encode("utf-8")
             write_files_atomic(files)  # both files or neither
     except ImageTooLarge as error:
-        raise UsageError(f"--size {args.size or 'default'} --scale {args.scale}: {error}; "
+        raise UsageError(f"--size {args.size or 'default'} --scale {scale}: {error}; "
                          "choose a smaller --size or --scale") from None
     except OSError as error:
         print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
         return 2
     print(f"workbench: wrote {args.output}" + "".join(f" and {f}" for f in (args.data, args.script) if f))
+    return 0
+
+
+def _animate(args, panel_name: str, values: dict[str, Any]) -> int:
+    """``workbench export PANEL --animate``: every option checked before the first frame."""
+    from workbench.animate import DEFAULT_FPS, DEFAULT_SECONDS, AnimationError, export_animation
+
+    if not args.output:
+        raise UsageError("-o OUT.gif|OUT.mp4|OUT.webp is required with --animate")
+    for flag, given in (("--data", args.data), ("--script", args.script)):
+        if given:
+            raise UsageError(f"{flag} goes with a still export, not with --animate")
+    scale = args.scale or 1
+    size = _size(args.size)
+    from widgets.render import ImageTooLarge
+
+    try:
+        if size:
+            from widgets.render import check_image_size
+
+            check_image_size(*size, scale)
+        style = _headless_style(args.theme, args.presentation)
+        frames = export_animation(panel_name, values, style, args.output, fps=DEFAULT_FPS if args.fps is None else args.fps,
+                                  seconds=DEFAULT_SECONDS if args.seconds is None else args.seconds,
+                                  sweep=args.sweep, scale=scale, size=size, caption=not args.no_caption)
+    except AnimationError as error:
+        raise UsageError(str(error)) from None
+    except ImageTooLarge as error:
+        raise UsageError(f"--size {args.size or 'default'} --scale {scale}: {error}; "
+                         "choose a smaller --size or --scale") from None
+    except OSError as error:
+        print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    print(f"workbench: wrote {args.output} ({frames} frames, {os.path.getsize(args.output) / 1e6:.1f} MB)")
     return 0
 
 
@@ -334,6 +389,8 @@ def cards_main(argv: list[str]) -> int:
     parser = _Parser(prog="workbench cards", description="List the question cards: id, panel, question.")
     parser.add_argument("--lang", choices=tuple(LANGUAGES), help="language of the questions (default English)")
     parser.add_argument("--topic", help="only this topic's cards")
+    parser.add_argument("--due", action="store_true",
+                        help="only the cards Review shows now (due, then today's new ones): id, topic, due date, question")
     args = parser.parse_args(argv)
     set_language(args.lang or "en")
     from workbench.cards import cards_in_topic, load_cards
@@ -341,10 +398,127 @@ def cards_main(argv: list[str]) -> int:
     _, cards = load_cards()
     if args.topic:
         cards = cards_in_topic(cards, _topic(args.topic).id)
+    if args.due:
+        return _due(cards)
     width = max(len(card.id) for card in cards)
     panel_width = max(len(card.panel) for card in cards)
     for card in cards:
         print(f"{card.id:<{width}}  {card.panel:<{panel_width}}  {card.text('question')}")
+    return 0
+
+
+def _config_folder():
+    """The folder of the settings and the review states, found as workbench.app.settings_store
+    finds it (WORKBENCH_CONFIG_DIR, else Qt's per-user config folder), without loading the GUI."""
+    from pathlib import Path
+
+    folder = os.environ.get("WORKBENCH_CONFIG_DIR")
+    if folder:
+        return Path(folder)
+    from PySide6.QtCore import QCoreApplication, QStandardPaths
+
+    QCoreApplication.setApplicationName("dl-workbench")
+    return Path(QStandardPaths.writableLocation(QStandardPaths.AppConfigLocation)
+                or Path.home() / ".config" / "dl-workbench")
+
+
+def _review_store(cards):
+    """The review states from the config folder; a file that cannot be used is set aside and said
+    so on stderr. Quiz marks not carried over yet are applied in memory, as the window will."""
+    from PySide6.QtCore import QSettings
+
+    from workbench.review import FILE_NAME, ReviewStore, parse_marks
+
+    folder = _config_folder()
+    store = ReviewStore.open(folder / FILE_NAME)
+    if store.problem:
+        print(f"workbench: {store.problem}", file=sys.stderr)
+    if not store.marks_imported:
+        settings = QSettings(str(folder / "settings.ini"), QSettings.IniFormat)
+        store.import_marks(parse_marks(settings.value("quiz_marks", "{}")), [c.id for c in cards], save=False)
+    return store
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (CJK characters take two)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    space = " " * max(width - _width(text), 0)
+    return space + text if right else text + space
+
+
+def _due(cards) -> int:
+    """``workbench cards --due``: what Review shows now."""
+    from workbench.i18n import tr
+    from workbench.review import due_text, local_text
+
+    store = _review_store(cards)
+    now = store.now()
+    queue = store.queue(cards, now)
+    if not queue:
+        later = store.next_due(cards, now)
+        print("workbench: " + (tr("Nothing is due now; the next card is due {when}.").format(when=due_text(later, now))
+                               if later else tr("Nothing is due now.")), file=sys.stderr)
+        return 0
+    rows = []
+    for card in queue:
+        state = store.state(card.id)
+        rows.append((card.id, card.topic, local_text(state.due) if state else tr("new"), card.text("question")))
+    widths = [max(_width(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(_pad(text, width) for text, width in zip(row[:3], widths)) + "  " + row[3])
+    return 0
+
+
+def review_main(argv: list[str]) -> int:
+    parser = _Parser(prog="workbench review", description="Spaced repetition of the question cards (FSRS): "
+                                                          "without options, open the window on Review.")
+    parser.add_argument("--stats", action="store_true", help="print per topic how many cards are due, learning, "
+                                                             "learned and new")
+    parser.add_argument("--topic", help="only this topic (with --stats)")
+    parser.add_argument("--new-per-day", type=int, metavar="N", help="set the daily limit of new cards (0 to 999)")
+    parser.add_argument("--lang", choices=tuple(LANGUAGES), help="interface language")
+    parser.add_argument("--theme", choices=THEMES, help="colour theme (the window)")
+    args = parser.parse_args(argv)
+    if not args.stats and args.new_per_day is None:
+        if args.topic:
+            raise UsageError("--topic goes with --stats")
+        return gui_main([*(["--lang", args.lang] if args.lang else []), *(["--theme", args.theme] if args.theme else [])],
+                        review=True)
+    set_language(args.lang or "en")
+    from workbench.cards import load_cards
+    from workbench.i18n import tr
+    from workbench.review import ReviewError
+
+    topics, cards = load_cards()
+    cards = [card for card in cards if card.panel in PANELS]
+    topic = _topic(args.topic) if args.topic else None
+    store = _review_store(cards)
+    if args.new_per_day is not None:
+        try:
+            store.set_new_per_day(args.new_per_day)
+        except ReviewError as error:
+            raise UsageError(f"--new-per-day {args.new_per_day}: {error}") from None
+        except OSError as error:
+            print(f"workbench: cannot write {error.filename}: {error.strerror or error}", file=sys.stderr)
+            return 2
+        if not args.stats:
+            print(tr("New cards a day: {n}").format(n=store.new_per_day))
+            return 0
+    counts = store.counts(cards)
+    head = [tr("Topic"), tr("Due"), tr("Learning"), tr("Learned"), tr("New"), tr("Total")]
+    rows = [(t.label(), counts[t.id]) for t in topics if t.id in counts and (topic is None or t.id == topic.id)]
+    if topic is None:
+        rows.append((tr("All topics"), counts[""]))
+    table = [[label, *(str(getattr(c, f)) for f in ("due", "learning", "learned", "new", "total"))] for label, c in rows]
+    widths = [max(_width(line[i]) for line in [head, *table]) for i in range(len(head))]
+    for line in [head, *table]:
+        print("  ".join(_pad(text, width, right=i > 0) for i, (text, width) in enumerate(zip(line, widths))))
+    print(tr("New cards a day: {n} ({left} left today)").format(n=store.new_per_day, left=store.new_left_today()))
     return 0
 
 
@@ -462,6 +636,8 @@ def main(argv: list[str] | None = None) -> int:
             return cards_main(argv[1:])
         if argv[:1] == ["note"]:
             return note_main(argv[1:])
+        if argv[:1] == ["review"]:
+            return review_main(argv[1:])
         return gui_main(argv)
     except UsageError as error:
         print(f"workbench: {error}", file=sys.stderr)
