@@ -55,6 +55,8 @@ from PySide6.QtWidgets import QApplication
 from widgets.style import Style
 from workbench import soak
 from workbench.registry import panel_class
+from workbench.cli import keep_freed_memory
+keep_freed_memory()  # glibc set as the app sets it (without it, its sliding mmap threshold leaves ~20 MB of freed torch buffers in the heap)
 name, caps, changes = sys.argv[1], {tuple(k.split('.')): v for k, v in json.loads(sys.argv[2]).items()}, int(sys.argv[3])
 app = QApplication([])
 panel = panel_class(name)(Style())
@@ -70,7 +72,7 @@ def run(count):
     soak.settle(app, [panel])
 soak.visit_presets(app, panel)  # every scene the panel offers drawn once: its pages, glyphs and caches made
 rss = []
-for count in (changes // 2, changes // 2, changes // 2):
+for count in (changes // 2,) * 5:
     run(count)
     soak.release_memory()
     rss.append(soak.rss_mb())
@@ -81,15 +83,16 @@ panel.retire()
 
 @pytest.mark.parametrize("name", list(PANELS))
 def test_repeated_changes_leave_rss_flat(name, tmp_path):
-    """In a fresh interpreter (the test session's own heap is large and busy): after a warm-up, two
-    more rounds of changes; a leak grows in both."""
+    """In a fresh interpreter (the test session's own heap is large and busy): after a warm-up, four
+    more rounds of changes; a leak grows in every one and is still growing at the end."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "WORKBENCH_CONFIG_DIR": str(tmp_path)}
     caps = json.dumps({f"{panel}.{param}": value for (panel, param), value in CAPS.items()})
     done = subprocess.run([sys.executable, "-c", RSS_SCRIPT, name, caps, str(CHANGES)], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     rss = json.loads(done.stdout.strip().splitlines()[-1])
-    assert min(rss[1] - rss[0], rss[2] - rss[1]) < RSS_SLACK_MB / 2 and rss[2] - rss[0] < 2 * RSS_SLACK_MB, rss
+    # a leak grows in every round; a library's one-time growth (a thread pool, kernels for a new shape) stops
+    assert min(b - a for a, b in zip(rss, rss[1:])) < RSS_SLACK_MB / 2 and rss[-1] - rss[-3] < RSS_SLACK_MB, rss
 
 
 def test_random_changes_stay_inside_the_declarations():

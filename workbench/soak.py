@@ -93,7 +93,7 @@ def rss_mb() -> float:
 
 
 def release_memory() -> None:
-    """Empty every result cache of the panels and the backend (``cache_clear``), collect garbage and
+    """Empty every result cache of the panels and the backend (``cache_clear``) and Qt's pixmap cache, collect garbage and
     hand freed heap memory back to the OS (glibc's malloc_trim), so that what RSS still holds
     afterwards is memory in use: caches are bounded by design, a leak is what stays."""
     import ctypes
@@ -104,6 +104,8 @@ def release_memory() -> None:
         for value in list(vars(module).values()):
             if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
                 value.cache_clear()
+    if "PySide6.QtGui" in sys.modules:  # Qt's pixmap cache (the items' DeviceCoordinateCache; up to 10 MB)
+        sys.modules["PySide6.QtGui"].QPixmapCache.clear()
     gc.collect()
     if sys.platform.startswith("linux"):
         try:
