@@ -1,5 +1,8 @@
-"""A draw in steps (Panel): one step per pass of the event loop, changes meanwhile coalesced, every
-step drawn with the values of its result, ``drawn`` only for the newest values."""
+"""A draw in steps (Panel): steps back to back for at most DRAW_SLICE_MS in one pass of the event
+loop, changes meanwhile coalesced, every step drawn with the values of its result, ``drawn`` only
+for the newest values."""
+
+import time
 
 import pytest
 from PySide6.QtWidgets import QApplication
@@ -9,7 +12,9 @@ from widgets.attention import AttentionPanel
 
 @pytest.fixture
 def panel(open_panel):
-    return open_panel(AttentionPanel, 1500, 950)
+    panel = open_panel(AttentionPanel, 1500, 950)
+    panel.DRAW_SLICE_MS = 0.0  # one step per pass
+    return panel
 
 
 def watch_steps(panel, seen):
@@ -40,6 +45,28 @@ def test_each_pass_of_the_event_loop_draws_one_step(qtbot, panel):
             counts.append(len(seen) - before)
     assert max(counts) <= 1 and len(seen) == 4  # four steps, never two in one pass
     assert computes == [2.0] and seen == [2.0] * 4
+
+
+def test_steps_run_back_to_back_until_the_slice_is_used(qtbot, panel):
+    panel.DRAW_SLICE_MS = 6.0
+    seen = []
+    original = type(panel).draw
+
+    def draw(result):
+        for _ in original(panel, result):
+            time.sleep(0.004)
+            seen.append(time.perf_counter())
+            yield
+    panel.draw = draw
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        assert panel.set_values({"temperature": 2.0})
+        qtbot.waitUntil(lambda: len(seen) >= 1, timeout=10_000)
+        counts = [len(seen)]
+        while panel.busy():
+            before = len(seen)
+            QApplication.processEvents()
+            counts.append(len(seen) - before)
+    assert len(seen) == 3 and max(counts) == 2  # two 4 ms steps fill a 6 ms slice, never a third
 
 
 def test_changes_during_a_drawing_are_coalesced_and_every_step_sees_its_own_values(qtbot, panel):

@@ -48,6 +48,9 @@ class Panel(QWidget):
     BENCH_BUDGETS_MS: dict[str, float] = {}  # parameter -> p95 budget where the issue sets one below 16 ms
     CAPTION_PARAMS: tuple[str, ...] | None = None  # None: every parameter
     OPEN_GROUPS: tuple[str, ...] = ()  # control groups shown expanded at first
+    # A draw in steps (draw yields) runs its steps back to back for this long, then lets the event loop
+    # run: a cheap change is drawn and painted once, an expensive one never holds the GUI thread long.
+    DRAW_SLICE_MS = 6.0
 
     message = Signal(str, bool)  # text, is_error
     drawn = Signal()
@@ -414,13 +417,17 @@ class Panel(QWidget):
         self._draw_step(steps)
 
     def _draw_step(self, steps: Iterator) -> None:
-        """Draw the next part of the figure; the one after it in the next pass of the event loop.
-        Once the last is drawn: ``drawn``, or if the values changed meanwhile, their compute."""
+        """Draw the next parts of the figure, back to back until DRAW_SLICE_MS have gone; the rest in
+        the next pass of the event loop (input and paint in between). Once the last is drawn:
+        ``drawn``, or if the values changed meanwhile, their compute."""
         if steps is not self._drawing:  # retired, or replaced by a synchronous draw
             return
         current, self.values = self.values, self._drawing_values  # every step sees the values of its result
+        start = time.perf_counter()
         try:
             next(steps)
+            while (time.perf_counter() - start) * 1000 < self.DRAW_SLICE_MS:
+                next(steps)
         except StopIteration:
             self._drawing = None
         except BaseException:
