@@ -227,6 +227,8 @@ def _open_review_times(app, style, repeats: int = 20) -> list[list[float]]:
     100 cards, 60 of them reviewed ten times each (a 600-entry log), read from a file."""
     from datetime import datetime, timedelta, timezone
 
+    from PySide6.QtCore import QCoreApplication, QEvent
+
     from widgets.questions import QuestionsDialog
     from workbench.cards import Card, load_cards
     from workbench.review import FILE_NAME, ReviewStore
@@ -257,6 +259,7 @@ def _open_review_times(app, style, repeats: int = 20) -> list[list[float]]:
             times.append((time.perf_counter() - start) * 1000)
             dialog.close()
             dialog.deleteLater()
+            QCoreApplication.sendPostedEvents(None, QEvent.DeferredDelete)  # outside exec(), processEvents keeps it
             app.processEvents()
         passes.append(times)
     return passes
