@@ -106,6 +106,14 @@ def test_the_state_file_is_versioned_json(tmp_path):
                                 "source": "review"}]
 
 
+def test_the_first_save_makes_the_config_folder(tmp_path):
+    path = tmp_path / "not-yet" / "dl-workbench" / FILE_NAME  # a first start: no settings written yet
+    store = ReviewStore.open(path, Clock(), exact())
+    assert not store.problem
+    store.rate("attention.sqrt-dk", "good")
+    assert "attention.sqrt-dk" in json.loads(path.read_text(encoding="utf-8"))["cards"]
+
+
 KILLED = """
 import os, signal, sys
 from datetime import datetime, timezone

@@ -211,6 +211,7 @@ class ReviewStore:
         from workbench.scene import write_atomic
 
         text = json.dumps(self.document(), indent=1, ensure_ascii=False, allow_nan=False)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)  # the config folder of a first start
         write_atomic(self.path, (text + "\n").encode("utf-8"))
 
     # ---- reviewing --------------------------------------------------------------------------
