@@ -6,7 +6,7 @@ layout caches (its p95 is shown), and of the three passes after it the one with 
 reported, with the worst pass's p95 beside it: this VM's speed drifts by up to half within
 seconds, and one pass can fall into a slow stretch. The gauge column times a fixed pure-Python
 workload around each sweep (about 2 ms at full speed): it tells a slow machine from a slow panel. Also the time from process start to the first
-painted main window and to the first fully drawn panel, peak RSS with every panel open, and backend
+painted main window and to the first fully drawn panel, peak RSS with every panel open (and in the JSON, the peak after each row, to see which sweep raised it), and backend
 speed against the PyTorch reference where a panel has one.
 Then the animation rows (a 2x frame of an animated export, a 5 s 30 fps MP4) and opening Review
 with 100 cards (bench_animation_and_review; without --panel).
@@ -322,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
                          "p50_ms": float(np.percentile(times, 50)), "p95_ms": float(np.percentile(times, 95)),
                          "max_ms": max(times), "worst_pass_p95_ms": float(np.percentile(passes[-1], 95)),
                          "first_pass_p95_ms": float(np.percentile(cold, 95)), "budget_p95_ms": budget,
-                         "gauge_ms": (gauge + machine_gauge()) / 2})
+                         "gauge_ms": (gauge + machine_gauge()) / 2,
+                         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
         if hasattr(panel, "bench_background"):  # work a panel does off the GUI thread, timed on its own
             for label, (times, budget) in panel.bench_background().items():
                 rows.append({"panel": name, "parameter": label, "changes": len(times),
