@@ -51,7 +51,6 @@ class Panel(QWidget):
     # A draw in steps (draw yields) runs its steps back to back for this long, then lets the event loop
     # run: a cheap change is drawn and painted once, an expensive one never holds the GUI thread long.
     DRAW_SLICE_MS = 6.0
-    last_change = 0.0  # time.monotonic() of the latest change to any panel (the shell collects garbage when idle)
 
     message = Signal(str, bool)  # text, is_error
     drawn = Signal()
@@ -267,7 +266,6 @@ class Panel(QWidget):
 
     def set_values(self, changes: Mapping[str, Any]) -> bool:
         """Validate and apply ``changes``; on a problem, say so and keep the state."""
-        Panel.last_change = time.monotonic()
         try:
             new = self.PARAMS.update(self.values, changes)
         except ParamError as error:

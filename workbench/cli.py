@@ -179,7 +179,6 @@ def gui_main(argv: list[str], review: bool = False) -> int:
     else:
         window.show()
     QTimer.singleShot(0, gc.freeze)  # the long-lived widgets leave the GC's view: shorter pauses while dragging
-    collector = collect_when_idle()  # noqa: F841 (kept alive while the app runs)
     try:
         return app.exec()
     finally:
@@ -614,34 +613,6 @@ def keep_freed_memory() -> None:
     m_trim_threshold, m_mmap_threshold = -1, -3
     mallopt(m_mmap_threshold, 32 * 2 ** 20)
     mallopt(m_trim_threshold, 64 * 2 ** 20)
-
-
-IDLE_S = 1.5  # no change for this long: the user is not dragging or typing
-FULL_COLLECTION_DUE = 10  # collections of the middle generation that make a full one due (Python's default)
-FULL_COLLECTION_FORCED = 200  # ... after which it runs even while the user is busy (memory stays bounded)
-
-
-def collect_when_idle():
-    """Python's full garbage collections (~50 ms with every panel open: a stall in a drag) run only
-    when no panel has changed for IDLE_S seconds, or when very overdue; the young generations are
-    collected as usual. Returns the QTimer that checks twice a second (keep a reference)."""
-    from PySide6.QtCore import QTimer
-
-    from widgets.panel import Panel
-
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, 1_000_000_000)  # no automatic full collection
-
-    def check() -> None:
-        due = gc.get_count()[2]
-        idle = time.monotonic() - Panel.last_change > IDLE_S
-        if (idle and due >= FULL_COLLECTION_DUE) or due >= FULL_COLLECTION_FORCED:
-            gc.collect()
-
-    timer = QTimer()
-    timer.timeout.connect(check)
-    timer.start(500)
-    return timer
 
 
 def hand_over_quickly() -> None:

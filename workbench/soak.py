@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from widgets.style import Style
     from workbench.app import MainWindow
-    from workbench.cli import _quiet_qt_messages, collect_when_idle, hand_over_quickly, keep_freed_memory
+    from workbench.cli import _quiet_qt_messages, hand_over_quickly, keep_freed_memory
     from workbench.i18n import set_language
     from workbench.registry import PANELS
 
@@ -277,7 +277,6 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()
     hand_over_quickly()
     app = QApplication.instance() or QApplication([])
-    collector = collect_when_idle()  # noqa: F841 (as the app)
     window = MainWindow(Style(), next(iter(PANELS)))
     window.show()
     app.processEvents()
