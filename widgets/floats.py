@@ -127,8 +127,15 @@ TENSOR_KINDS = (Choice("gaussian", "Gaussian", "高斯分布"),
                 Choice("typed", "Typed values", "手动输入的数值"))
 INJECT = (Choice("none", "none", "无"), Choice("nan", "one NaN", "一个 NaN"), Choice("inf", "one +inf", "一个 +inf"),
           Choice("zeros", "a block of zeros", "一块零"))
+RECIPE_ZH = {"fp8_tensor": "FP8 逐张量缩放"}  # the other recipes' labels are names, the same in Chinese
+
+
+def _recipe_label(name: str) -> str:
+    return pick(fl.RECIPES[name].label, RECIPE_ZH.get(name, fl.RECIPES[name].label))
+
+
 RECIPE_CHOICES = (Choice("custom", "Custom: the controls below", "自定义：按下面的控件"),) + tuple(
-    Choice(r.name, r.label, r.label) for r in fl.RECIPES.values())
+    Choice(r.name, r.label, RECIPE_ZH.get(r.name, r.label)) for r in fl.RECIPES.values())
 GRANULARITY = (Choice("tensor", "per tensor", "每个张量"), Choice("row", "per row (channel)", "每行（通道）"),
                Choice("block", "per block along a row", "每块（沿行）"),
                Choice("tile", "per tile (block × block)", "每个方块（块 × 块）"))
@@ -519,7 +526,7 @@ def compute_scaling(values: Mapping[str, Any]) -> ScalingView:
             per=_granularity_text(v["granularity"], int(v["block_size"])))
     else:
         main = _quantized(key, v["recipe"], None, v["role"], history)
-        label = fl.RECIPES[v["recipe"]].label
+        label = _recipe_label(v["recipe"])
     side = tuple(_quantized(key, name, None, v["role"], history) for name in SIDE_BY_SIDE)
     if v["row_shown"] < 0:  # the row of the largest finite |value|: where an outlier does its damage
         magnitude = np.where(np.isfinite(tensor), np.abs(tensor), -1.0)
@@ -1412,7 +1419,7 @@ class FloatsPanel(Panel):
         self.side_plots, self.side_images = [], []
         for c, name in enumerate(SIDE_BY_SIDE):
             plot = side.addPlot(row=0, col=c)
-            st.style_plot(plot, fl.RECIPES[name].label, tr("relative error") if c == 0 else "", "")
+            st.style_plot(plot, _recipe_label(name), tr("relative error") if c == 0 else "", "")
             plot.showGrid(x=False, y=False)
             plot.invertY(True)
             plot.setMouseEnabled(x=False, y=False)
@@ -1828,7 +1835,7 @@ class FloatsPanel(Panel):
 
     def _draw_summary(self, view: ScalingView) -> None:
         results = (view.main, *view.side)
-        labels = [tr("This view: {label}").format(label=view.main_label)] + [fl.RECIPES[n].label for n in SIDE_BY_SIDE]
+        labels = [tr("This view: {label}").format(label=view.main_label)] + [_recipe_label(n) for n in SIDE_BY_SIDE]
         if view.amax_history:
             labels[1 + SIDE_BY_SIDE.index("fp8_tensor")] += " " + tr("(delayed, {n} steps)").format(n=len(view.amax_history))
         for r, (label, q) in enumerate(zip(labels, results)):
