@@ -267,13 +267,3 @@ def test_the_animation_dialog_refuses_a_bad_sweep_and_speaks_chinese(qtbot, styl
     qtbot.addWidget(chinese)
     assert chinese.windowTitle() == "导出动画" and chinese.play.isChecked() and "优化器赛跑" in chinese.play.text()
     set_language("en")
-
-
-def test_sweeps_and_checks_import_no_qt():
-    import sys
-    code = ("import sys, workbench.animate\n"
-            "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('PySide6', 'pyqtgraph', 'superqt', 'widgets', 'torch', 'shiboken6', 'PIL', 'imageio_ffmpeg'))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    assert out.stdout.strip() == ""

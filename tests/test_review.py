@@ -415,12 +415,3 @@ def test_cli_finds_the_config_folder_the_window_uses(tmp_path):
                                  "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": os.pathsep.join(sys.path)})
     assert result.stdout.startswith("True"), result.stdout + result.stderr
     assert str(tmp_path / "config") in result.stdout
-
-
-def test_the_review_store_imports_no_qt_and_no_torch():
-    code = ("import sys, workbench.review\n"
-            "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('PySide6', 'pyqtgraph', 'superqt', 'widgets', 'torch', 'shiboken6'))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    assert out.stdout.strip() == ""

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QGridLayout, QHBox
                                QListWidget, QListWidgetItem, QPushButton, QSplitter, QTabWidget, QTextBrowser,
                                QVBoxLayout, QWidget)
 
-from widgets.review import ReviewPane
+from widgets.review import ReviewPane, card_html
 from widgets.style import Style
 from workbench.cards import Card, Topic, search
 from workbench.i18n import tr
@@ -243,14 +243,7 @@ class QuestionsDialog(QDialog):
         if card is None:
             self.view.setHtml(f"<p>{html.escape(tr('No card matches.'))}</p>" if not self.shown else "")
             return
-        topic = self.topics[card.topic].label()
-        answer = (html.escape(card.text("answer")) if self.revealed
-                  else f"<i>{html.escape(tr('Think it through, then reveal the answer (Space).'))}</i>")
-        self.view.setHtml(
-            f"<p style='color: {self.style_.muted};'>{html.escape(topic)} · {html.escape(card.id)}</p>"
-            f"<h2>{html.escape(card.text('question'))}</h2>"
-            f"<p><b>{html.escape(tr('Answer'))}</b> {answer}</p>"
-            f"<p><b>{html.escape(tr('What to look at'))}</b> {html.escape(card.text('look'))}</p>")
+        self.view.setHtml(card_html(card, self.topics[card.topic].label(), self.revealed, self.style_.muted))
 
     def _show_progress(self) -> None:
         """'got it' counts per topic of the cards listed."""

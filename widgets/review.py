@@ -27,6 +27,18 @@ def rating_texts() -> dict[str, str]:
 COLUMNS = ("due", "learning", "learned", "new")
 
 
+def card_html(card: Card, topic: str, revealed: bool, muted: str, kind: str = "") -> str:
+    """A card as the Questions window shows it (quiz and Review): topic, id and ``kind`` in ``muted``
+    colour, the question, the answer or a prompt to reveal it, and what to look at in its scene."""
+    answer = (html.escape(card.text("answer")) if revealed
+              else f"<i>{html.escape(tr('Think it through, then reveal the answer (Space).'))}</i>")
+    head = " · ".join(html.escape(part) for part in (topic, card.id, kind) if part)
+    return (f"<p style='color: {muted};'>{head}</p>"
+            f"<h2>{html.escape(card.text('question'))}</h2>"
+            f"<p><b>{html.escape(tr('Answer'))}</b> {answer}</p>"
+            f"<p><b>{html.escape(tr('What to look at'))}</b> {html.escape(card.text('look'))}</p>")
+
+
 class ReviewPane(QWidget):
     """``opened(card, answer_shown)`` when a card is shown or its answer revealed; ``changed()``
     after a rating or a new daily limit (the Questions window updates its tab title)."""
@@ -225,14 +237,8 @@ class ReviewPane(QWidget):
             return
         state = self.store.state(card.id)
         kind = tr("New card") if state is None else tr("due {when}").format(when=due_text(state.due, self.store.now()))
-        answer = (html.escape(card.text("answer")) if self.revealed
-                  else f"<i>{html.escape(tr('Think it through, then reveal the answer (Space).'))}</i>")
         self.view.setHtml(
-            f"<p style='color: {self.style_.muted};'>{html.escape(self.topics[card.topic].label())} · "
-            f"{html.escape(card.id)} · {html.escape(kind)}</p>"
-            f"<h2>{html.escape(card.text('question'))}</h2>"
-            f"<p><b>{html.escape(tr('Answer'))}</b> {answer}</p>"
-            f"<p><b>{html.escape(tr('What to look at'))}</b> {html.escape(card.text('look'))}</p>"
+            card_html(card, self.topics[card.topic].label(), self.revealed, self.style_.muted, kind)
             + (f"<p style='color: {self.style_.muted};'>{html.escape(tr('How well did you know it? Press 1 to 4.'))}</p>"
                if self.revealed else ""))
 

@@ -274,13 +274,21 @@ def export_main(argv: list[str]) -> int:
                 files[args.script] = panel.export_script().encode("utf-8")
             write_files_atomic(files)  # both files or neither
     except ImageTooLarge as error:
-        raise UsageError(f"--size {args.size or 'default'} --scale {scale}: {error}; "
-                         "choose a smaller --size or --scale") from None
+        raise _too_large(args, scale, error) from None
     except OSError as error:
-        print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
-        return 2
+        return _cannot_write(error, args.output)
     print(f"workbench: wrote {args.output}" + "".join(f" and {f}" for f in (args.data, args.script) if f))
     return 0
+
+
+def _too_large(args, scale: int, error: Exception) -> UsageError:
+    return UsageError(f"--size {args.size or 'default'} --scale {scale}: {error}; choose a smaller --size or --scale")
+
+
+def _cannot_write(error: OSError, output: str) -> int:
+    """Say which file could not be written; the exit status 2."""
+    print(f"workbench: cannot write {error.filename or output}: {error.strerror or error}", file=sys.stderr)
+    return 2
 
 
 def _animate(args, panel_name: str, values: dict[str, Any]) -> int:
@@ -308,11 +316,9 @@ def _animate(args, panel_name: str, values: dict[str, Any]) -> int:
     except AnimationError as error:
         raise UsageError(str(error)) from None
     except ImageTooLarge as error:
-        raise UsageError(f"--size {args.size or 'default'} --scale {scale}: {error}; "
-                         "choose a smaller --size or --scale") from None
+        raise _too_large(args, scale, error) from None
     except OSError as error:
-        print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
-        return 2
+        return _cannot_write(error, args.output)
     print(f"workbench: wrote {args.output} ({frames} frames, {os.path.getsize(args.output) / 1e6:.1f} MB)")
     return 0
 
@@ -323,8 +329,7 @@ def _write_script(path: str, text: str) -> int:
     try:
         write_atomic(path, text.encode("utf-8"))
     except OSError as error:
-        print(f"workbench: cannot write {error.filename or path}: {error.strerror or error}", file=sys.stderr)
-        return 2
+        return _cannot_write(error, path)
     print(f"workbench: wrote {path}")
     return 0
 
@@ -504,8 +509,7 @@ def review_main(argv: list[str]) -> int:
         except ReviewError as error:
             raise UsageError(f"--new-per-day {args.new_per_day}: {error}") from None
         except OSError as error:
-            print(f"workbench: cannot write {error.filename}: {error.strerror or error}", file=sys.stderr)
-            return 2
+            return _cannot_write(error, str(store.path))
         if not args.stats:
             print(tr("New cards a day: {n}").format(n=store.new_per_day))
             return 0
@@ -551,8 +555,7 @@ def note_main(argv: list[str]) -> int:
         else:
             path = write_topic_note(topic, cards_in_topic(cards, topic.id), args.output, style, image_format)
     except OSError as error:
-        print(f"workbench: cannot write {error.filename or args.output}: {error.strerror or error}", file=sys.stderr)
-        return 2
+        return _cannot_write(error, args.output)
     except ParamError as error:
         raise UsageError(str(error)) from None
     print(f"workbench: wrote {path}")
