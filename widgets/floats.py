@@ -1324,8 +1324,12 @@ class FloatsPanel(Panel):
     def _build_scaling_plots(self) -> None:
         st = self.style_
         self.hist_plot = self.plots.addPlot(row=1, col=0)
-        st.style_plot(self.hist_plot, tr("Gradients × 2^k (log10 |g|)"), tr("share"),
-                      tr("log10 |g × 2^k|   (dashed: smallest subnormal, solid: max)"))
+        st.style_plot(self.hist_plot, tr("Gradients × 2^k (log10 |g|)"), tr("share"), "log10 |g × 2^k|")
+        # what the lines mean, inside the plot's top-left corner: beside the axis label it ran into the next plot's
+        note = pg.TextItem(tr("dashed: smallest subnormal, solid: max"), color=st.muted, anchor=(0, 0))
+        note.setFont(st.font(0.75))
+        note.setParentItem(self.hist_plot.vb)  # in the view's own pixels: it stays put as the data range moves
+        note.setPos(4, 2)
         self.hist_plot.showGrid(x=False, y=True, alpha=st.grid_alpha)  # the x axis moves with every change:
         # its grid (a line per tick of every level) took ~3.5 ms to redraw
         self.hist_curve = pg.PlotCurveItem(x=[0.0, 1.0], y=[0.0], stepMode="center", fillLevel=0,
