@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from workbench.compute import attention as att
 from workbench.compute import transformer as tr
+from workbench.memo import array_bytes
 from workbench.compute.transformer import (
     BlockWeights,
     additive_scores,
@@ -653,26 +654,9 @@ def test_gradient_checkpointing_gives_the_same_numbers(monkeypatch):
         <= tr.MAX_STORED_VALUES
 
 
-def test_caches_are_bounded_by_bytes():
-    calls = []
-
-    @tr._bounded_cache(maxsize=10, max_bytes=3000)
-    def make(n):
-        calls.append(n)
-        return np.zeros(n)
-    make(200), make(200), make(100)  # 1600 + 800 bytes
-    assert calls == [200, 100]
-    make(150)  # 1200 more: 3600 > 3000, the oldest (200) goes
-    make(100)
-    make(200)
-    assert calls == [200, 100, 150, 200]
-    big = make(10_000)  # alone above the budget: kept as the newest
-    assert make(10_000) is big
-    make.cache_clear()
-    make(10_000)
-    assert calls[-1] == 10_000 and len(calls) == 6
+def test_parameters_are_counted_once_per_buffer():
     w = init_block(16, 4, 24)
-    assert tr._nbytes(w) == 8 * (48 * 16 + 48 + 16 * 16 + 16 + 24 * 16 + 24 + 16 * 24 + 16 + 4 * 16)
+    assert array_bytes(w) == 8 * (48 * 16 + 48 + 16 * 16 + 16 + 24 * 16 + 24 + 16 * 24 + 16 + 4 * 16)
 
 
 # ---- validation -----------------------------------------------------------------------------------

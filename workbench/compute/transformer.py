@@ -30,17 +30,15 @@ Conventions
 
 Validation: every public function checks its arguments and raises ValueError whose message
 starts with the parameter's name (``"n_heads: must divide d_model 64, got 5"``). Pure results of
-hashable arguments are cached (``functools.lru_cache`` for small results, a cache bounded by
-bytes for large ones) and returned read-only.
+hashable arguments are cached (``functools.lru_cache`` for small results, ``workbench.memo``'s
+caches, bounded by bytes, for large ones) and returned read-only.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Mapping, Sequence
@@ -49,6 +47,7 @@ import numpy as np
 
 from workbench.compute import checks
 from workbench.compute.attention import causal_mask, softmax
+from workbench.memo import bounded_cache
 
 __all__ = [
     "ACTIVATIONS",
@@ -126,57 +125,6 @@ _WEIGHTS, _INPUTS, _UPSTREAM = range(3)
 def _read_only(a: np.ndarray) -> np.ndarray:
     a.setflags(write=False)
     return a
-
-
-def _nbytes(value: object, seen: set | None = None) -> int:
-    """Bytes of the numpy arrays ``value`` holds (an array, or dataclasses and tuples of them),
-    each underlying buffer counted once."""
-    seen = set() if seen is None else seen
-    if isinstance(value, np.ndarray):
-        owner = value if value.base is None else value.base
-        if id(owner) in seen:
-            return 0
-        seen.add(id(owner))
-        return owner.nbytes if isinstance(owner, np.ndarray) else value.nbytes
-    if isinstance(value, tuple):
-        return sum(_nbytes(v, seen) for v in value)
-    if hasattr(value, "__dataclass_fields__"):
-        return sum(_nbytes(getattr(value, name), seen) for name in value.__dataclass_fields__)
-    return 0
-
-
-def _bounded_cache(maxsize: int, max_bytes: int):
-    """Decorator: ``functools.lru_cache`` for positional hashable arguments that also keeps the
-    arrays of its results, beyond the newest one, within ``max_bytes``. Thread-safe;
-    ``cache_clear()`` empties it."""
-    def decorate(function):
-        entries: OrderedDict = OrderedDict()
-        lock = threading.Lock()
-
-        @functools.wraps(function)
-        def cached(*args):
-            with lock:
-                hit = entries.get(args)
-                if hit is not None:
-                    entries.move_to_end(args)
-                    return hit[0]
-            result = function(*args)
-            size = _nbytes(result)
-            with lock:
-                entries[args] = (result, size)
-                entries.move_to_end(args)
-                total = sum(s for _, s in entries.values())
-                while len(entries) > maxsize or (len(entries) > 1 and total > max_bytes):
-                    total -= entries.popitem(last=False)[1][1]
-            return result
-
-        def cache_clear() -> None:
-            with lock:
-                entries.clear()
-
-        cached.cache_clear = cache_clear
-        return cached
-    return decorate
 
 
 def _even_d_model(value: object, purpose: str, hi: int = MAX_D_MODEL) -> int:
@@ -263,7 +211,7 @@ def wavelengths(d_model: int, base: float = 10000.0) -> np.ndarray:
     return _read_only(2.0 * math.pi / inverse_frequencies(d_model, base))
 
 
-@_bounded_cache(maxsize=16, max_bytes=16 * 2 ** 20)
+@bounded_cache(maxsize=16, max_bytes=16 * 2 ** 20)
 def _sinusoid(n: int, d: int, base: float) -> np.ndarray:
     angles = np.arange(n, dtype=np.float64)[:, None] * _inverse_frequencies(d, base)
     out = np.empty((n, d))
@@ -332,7 +280,7 @@ def rotation_matrix(k: float, d_model: int, base: float = 10000.0) -> np.ndarray
     return _rotation_matrix(offset, _even_d_model(d_model, "sinusoidal encoding", hi=MAX_DENSE_D_MODEL), _base(base))
 
 
-@_bounded_cache(maxsize=16, max_bytes=16 * 2 ** 20)
+@bounded_cache(maxsize=16, max_bytes=16 * 2 ** 20)
 def _rotation_matrix(k: float, d: int, base: float) -> np.ndarray:
     angle = k * _inverse_frequencies(d, base)
     c, s = np.cos(angle), np.sin(angle)
@@ -473,7 +421,7 @@ def alibi_bias(n_heads: int, n_positions: int, form: str = "causal") -> np.ndarr
     return _alibi_bias(h, n, form)
 
 
-@_bounded_cache(maxsize=16, max_bytes=16 * 2 ** 20)
+@bounded_cache(maxsize=16, max_bytes=16 * 2 ** 20)
 def _alibi_bias(h: int, n: int, form: str) -> np.ndarray:
     i = np.arange(n)
     distance = (i[:, None] - i[None, :]).astype(np.float64)
@@ -750,7 +698,7 @@ def init_block(d_model: int, n_heads: int, d_ff: int | None = None, *, seed: int
     return _init_block(d, h, g, _d_ff(d_ff, d, activation), activation, checks.integer("seed", seed, 0), 0)
 
 
-@_bounded_cache(maxsize=256, max_bytes=32 * 2 ** 20)
+@bounded_cache(maxsize=256, max_bytes=32 * 2 ** 20)
 def _init_block(d: int, h: int, g: int, d_ff: int, activation: str, seed: int, layer: int) -> BlockWeights:
     def uniform(tag: int, bound: float, shape: tuple[int, ...]) -> np.ndarray:
         return np.random.default_rng([seed, _WEIGHTS, layer, tag]).uniform(-bound, bound, shape)
@@ -1424,7 +1372,7 @@ def _kept_per_layer(b: int, t: int, d: int, h: int, g: int, d_ff: int, activatio
     return n * (4 * d + d + 2 * kv + (d if g < h else 0) + d + ffn) + b * h * t * t
 
 
-@_bounded_cache(maxsize=8, max_bytes=32 * 2 ** 20)
+@bounded_cache(maxsize=8, max_bytes=32 * 2 ** 20)
 def _gradient_norms(depth: int, d: int, h: int, g: int, d_ff: int, activation: str, norm_first: bool,
                     t: int, b: int, seed: int, final: bool) -> GradientNorms:
     blocks = tuple(_init_block(d, h, g, d_ff, activation, seed, layer) for layer in range(depth))
@@ -1522,7 +1470,7 @@ def prefix_lm_mask(n_positions: int, prefix: int) -> np.ndarray:
     return _mask("prefix", n, checks.integer("prefix", prefix, 0, n))
 
 
-@_bounded_cache(maxsize=32, max_bytes=8 * 2 ** 20)
+@bounded_cache(maxsize=32, max_bytes=8 * 2 ** 20)
 def _mask(kind: str, n: int, prefix: int) -> np.ndarray:
     if kind == "encoder":
         return _read_only(np.zeros((n, n), dtype=bool))
@@ -1680,7 +1628,7 @@ def warmup_schedule(steps: int, d_model: int, warmup_steps: int) -> np.ndarray:
                    checks.integer("warmup_steps", warmup_steps, 1, 10_000_000))
 
 
-@_bounded_cache(maxsize=16, max_bytes=8 * 2 ** 20)
+@bounded_cache(maxsize=16, max_bytes=8 * 2 ** 20)
 def _warmup(steps: int, d: int, warmup: int) -> np.ndarray:
     s = np.arange(1, steps + 1, dtype=np.float64)
     return _read_only(d ** -0.5 * np.minimum(s ** -0.5, s * warmup ** -1.5))
