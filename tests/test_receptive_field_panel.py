@@ -246,3 +246,13 @@ def test_backend_refusals_carry_their_reason_and_fields():
     with pytest.raises(rf.ReceptiveFieldError, match=r"layer 1 \(conv\): unknown key 'q'") as refused:
         rf.parse_layers("conv k=3 q=1")
     assert refused.value.reason == "unknown_key" and refused.value.fields["key"] == "q"
+
+
+def test_busy_until_the_effective_field_is_shown(qtbot, panel):
+    """The effective field runs on its own worker after the draw: the panel counts as busy until it
+    is shown, so whoever waits for a panel to settle (the soak's memory readings, exports) waits for it."""
+    wait_erf(qtbot, panel)
+    assert panel.set_values({"erf_weights": "random"})
+    assert panel.busy()  # the compute, its draw, or the effective field after it
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=30_000)
+    assert panel._erf_running is None and panel._erf_shown == panel._erf_key

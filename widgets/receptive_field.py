@@ -550,6 +550,10 @@ class ReceptiveFieldPanel(Panel):
 
     _erf_shown: tuple | None = None
 
+    def busy(self) -> bool:
+        """Also while the effective field is computed (its own worker): it is part of the figure."""
+        return super().busy() or self._erf_running is not None
+
     def _run_erf(self, key: tuple) -> None:
         try:
             result = _effective(*key)
