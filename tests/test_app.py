@@ -204,3 +204,20 @@ print(" ".join(sorted(m for m in sys.modules if m.startswith("widgets."))))
     loaded = set(done.stdout.split())
     assert "widgets.optimizers" in loaded
     assert not loaded & {f"widgets.{name}" for name in PANELS if name != "optimizers"}, loaded
+
+
+def test_free_memory_goes_back_to_the_os_once_the_window_is_idle(qtbot, window, monkeypatch):
+    """IDLE_HAND_BACK_MS after the last draw, glibc's free pages go back to the OS, once; a draw
+    meanwhile starts the wait again."""
+    from workbench import app
+    calls = []
+    monkeypatch.setattr(app, "hand_back_freed_memory", lambda: calls.append(window.panel.values["start_x"]))
+    assert window.idle.interval() == app.IDLE_HAND_BACK_MS
+    window.idle.setInterval(300)
+    assert window.panel.set_values({"start_x": -1.0})
+    qtbot.waitUntil(lambda: window.idle.isActive(), timeout=10_000)
+    qtbot.wait(150)
+    assert window.panel.set_values({"start_x": -1.5})  # drawn: the wait starts again
+    qtbot.waitUntil(lambda: calls == [-1.5], timeout=10_000)
+    qtbot.wait(500)
+    assert calls == [-1.5] and not window.idle.isActive()

@@ -173,6 +173,28 @@ def test_freed_temporaries_are_reused_without_page_faults():
     assert touch_and_free() < 200  # 2048 pages: fresh memory would fault on every one of them
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_free_memory_kept_for_reuse_goes_back_to_the_os():
+    """keep_freed_memory keeps up to 64 MB of freed blocks; hand_back_freed_memory returns them
+    (in a fresh interpreter: the allocator's settings are process-wide)."""
+    script = """
+import numpy as np
+from workbench.cli import hand_back_freed_memory, keep_freed_memory
+def rss():
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * 4096 / 2 ** 20
+keep_freed_memory()
+held = [np.ones(2 ** 17) for _ in range(48)]  # 48 x 1 MB, each below the 32 MB mmap threshold
+del held
+kept = rss()
+hand_back_freed_memory()
+print(kept - rss())
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout) > 32  # MB returned
+
+
 def test_startup_report_quits_after_the_first_drawn_panel(tmp_path):
     """What the benchmark's start-up row runs: it must end by itself (a first compute drawn while
     the window was still being built used to leave it waiting forever)."""

@@ -19,6 +19,7 @@ from widgets.items import CellImage, DecadeAxis, PixelCurve, held_range, never_w
 from widgets.panel import Panel
 from workbench.compute import attention as att
 from workbench.i18n import ntr, tr
+from workbench.memo import bounded_cache
 from workbench.params import Choice, Param, ParamSet, Preset
 
 MASKS = {"none": ("No mask", "不加掩码"), "padding": ("Padding (key [PAD] hidden)", "填充掩码（遮住 [PAD] 键）"),
@@ -237,7 +238,7 @@ def _embedded(tokens: tuple[str, ...], d_model: int, seed: int, positional: bool
     return x
 
 
-@lru_cache(maxsize=16)
+@bounded_cache(maxsize=16, max_bytes=32 * 2 ** 20)  # 8 MB each at d_model 512
 def _weights(d_model: int, heads: int, seed: int, tie_qk: bool) -> att.MultiHeadWeights:
     return att.init_weights(d_model, heads, seed, tie_qk=tie_qk)
 

@@ -21,6 +21,7 @@ from widgets.panel import Panel
 from widgets.render import ImageTooLarge, render_image, save_pdf, save_png, save_svg
 from widgets.style import THEMES, Style
 from workbench import __version__
+from workbench.cli import hand_back_freed_memory
 from workbench.export_data import save_data
 from workbench.i18n import LANGUAGES, language, set_language, tr
 from workbench.params import ParamError, brief
@@ -30,6 +31,7 @@ from workbench.scene import SceneError, read_scene, save_scene, write_atomic
 
 FONT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
 DEFAULT_WINDOW_SIZE = (1500, 920)  # without stored (or with unusable) geometry
+IDLE_HAND_BACK_MS = 2000  # after the last draw: free memory glibc holds goes back to the OS (cli.hand_back_freed_memory)
 
 
 def settings_store() -> QSettings:
@@ -77,6 +79,8 @@ class MainWindow(QMainWindow):
         self.show_notes = show_notes and not style.presentation  # a projector needs the room for the figure
         self.saved_values: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (values or {}).items()}
         self.panels: dict[str, Panel] = {}
+        self.idle = QTimer(self, singleShot=True, interval=IDLE_HAND_BACK_MS)  # restarted by every draw
+        self.idle.timeout.connect(lambda: hand_back_freed_memory())
         self.current = panel
         self.caption_on_export = True
         self.questions = None  # the Questions window, made on first use
@@ -242,6 +246,7 @@ class MainWindow(QMainWindow):
         if name not in self.panels:
             panel = panel_class(name)(self.style_, self.saved_values.get(name))
             panel.message.connect(self.show_message)
+            panel.drawn.connect(self.idle.start)
             panel.set_notes_visible(self.show_notes)
             panel.notes_closed.connect(lambda: self.notes_action.setChecked(False))  # dragged shut: as Ctrl+N
             panel.figure.setFocusPolicy(Qt.ClickFocus)

@@ -621,6 +621,19 @@ def keep_freed_memory() -> None:
     mallopt(m_trim_threshold, 64 * 2 ** 20)
 
 
+def hand_back_freed_memory() -> None:
+    """Return the free pages glibc still holds (kept by keep_freed_memory for reuse, or stranded
+    between blocks in use) to the OS: called once the window has been idle for a while, so that
+    RSS shows what is in use (measured after 500 soak changes: 60-240 MB held free). A no-op where
+    the C library is not glibc."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def hand_over_quickly() -> None:
     """A worker thread running Python code hands the interpreter lock back to the GUI thread after
     1 ms instead of 5: the GUI thread's bounded wait on a compute (widgets.panel.INLINE_WAIT_MS)
