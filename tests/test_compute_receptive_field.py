@@ -540,3 +540,26 @@ def test_mobilenet_is_depthwise_separable():
 def test_module_exports_exist():
     for name in rfm.__all__:
         assert hasattr(rfm, name), name
+
+
+def test_relu_images_go_through_in_groups_within_the_memory_bound(monkeypatch):
+    """With ReLUs the field is averaged over RELU_SAMPLES images; they go through the backward pass
+    in groups whose padded inputs stay within MAX_EFFECTIVE_ACTIVATIONS (all eight at once kept
+    eight times the bound: 796 MB at input 1000). The same field, a fraction of the memory."""
+    import tracemalloc
+
+    layers = parse_layers("; ".join(["conv k=3 p=1", "maxpool k=2 s=2", "conv k=3 p=1", "avgpool k=2 s=2"]))
+
+    def traced(limit):
+        monkeypatch.setattr(rfm, "MAX_EFFECTIVE_ACTIVATIONS", limit)
+        tracemalloc.start()
+        try:
+            result = effective_rf(layers, 120, weights="random", relu=True, seed=3)
+            return result, tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    whole, whole_peak = traced(2 ** 23)  # all eight images at once
+    one_by_one, grouped_peak = traced(40_000)  # 122^2 + 120^2 + 62^2 + 60^2 = 36,728 per image: one at a time
+    np.testing.assert_allclose(one_by_one.gradient, whole.gradient, rtol=1e-12, atol=0)
+    assert one_by_one.std == pytest.approx(whole.std, rel=1e-12)
+    assert grouped_peak < whole_peak / 3

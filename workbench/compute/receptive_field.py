@@ -432,7 +432,7 @@ def effective_rf(layers: Iterable[Layer], input_size: int, weights: str = "unifo
     if activations > MAX_EFFECTIVE_ACTIVATIONS:
         raise ReceptiveFieldError("effective_too_large", value=input_size, count=activations,
                                   limit=MAX_EFFECTIVE_ACTIVATIONS)
-    gradient = _gradient(layers, input_size, weights, bool(relu), seed, rows[-1].size)
+    gradient = _gradient(layers, input_size, weights, bool(relu), seed, rows[-1].size, activations)
     total = gradient.sum()
     if total == 0:
         raise ReceptiveFieldError("only_padding")
@@ -456,17 +456,29 @@ def _kernel(layer: Layer, weights: str, seed: int, index: int) -> np.ndarray:
 
 
 def _gradient(layers: tuple[Layer, ...], input_size: int, weights: str, relu: bool, seed: int,
-              out_size: int) -> np.ndarray:
+              out_size: int, per_image: int) -> np.ndarray:
     """|d centre / d input| (input_size, input_size), averaged over the input images: the stack
     run forward and backward here in numpy, operation by operation as torch's conv2d (zero
     padding), max_pool2d (-inf padding, the first maximum in the window wins, as torch's CPU
     kernel), avg_pool2d (count_include_pad) and relu (slope 0 at 0) do it; the tests check it
-    against torch autograd through torch.nn layers."""
+    against torch autograd through torch.nn layers. The images go through in groups whose padded
+    inputs (``per_image`` values each) stay within MAX_EFFECTIVE_ACTIVATIONS: what the backward
+    pass keeps is bounded whatever the number of images."""
     rng = np.random.default_rng([seed, 0])
     if relu:
         x = rng.standard_normal((RELU_SAMPLES, input_size, input_size))
     else:
         x = 1.0 + _INPUT_NOISE * rng.uniform(0.0, 1.0, (1, input_size, input_size))
+    group = max(1, MAX_EFFECTIVE_ACTIVATIONS // per_image)
+    total = np.zeros((input_size, input_size))
+    for start in range(0, len(x), group):
+        total += np.abs(_backpropagate(layers, x[start: start + group], weights, relu, seed, out_size)).sum(axis=0)
+    return total / len(x)
+
+
+def _backpropagate(layers: tuple[Layer, ...], x: np.ndarray, weights: str, relu: bool, seed: int,
+                   out_size: int) -> np.ndarray:
+    """d centre / d x for the images x (batch, n, n), each on its own: (batch, n, n)."""
     tape = []
     for i, layer in enumerate(layers):
         x, backward = _forward(layer, x, _kernel(layer, weights, seed, i)[0, 0] if layer.kind == "conv" else None)
@@ -480,7 +492,7 @@ def _gradient(layers: tuple[Layer, ...], input_size: int, weights: str, relu: bo
     g[:, c, c] = 1.0  # the images are independent: one gradient each
     for backward in reversed(tape):
         g = backward(g)
-    return np.abs(g).mean(axis=0)
+    return g
 
 
 def _windows(size: int, layer: Layer) -> tuple[int, int, int, int]:
