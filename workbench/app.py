@@ -80,7 +80,7 @@ class MainWindow(QMainWindow):
         self.saved_values: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (values or {}).items()}
         self.panels: dict[str, Panel] = {}
         self.idle = QTimer(self, singleShot=True, interval=IDLE_HAND_BACK_MS)  # restarted by every draw
-        self.idle.timeout.connect(lambda: hand_back_freed_memory())
+        self.idle.timeout.connect(lambda: hand_back_freed_memory())  # looked up when called (tests replace it)
         self.current = panel
         self.caption_on_export = True
         self.questions = None  # the Questions window, made on first use

@@ -21,7 +21,7 @@ SHARED_MAX_BYTES = 64 * 2 ** 20  # all bounded caches together, beyond each one'
 
 _LOCK = threading.Lock()  # guards every cache's entries and the shared order
 _RECENT: OrderedDict[tuple[int, tuple], tuple[OrderedDict, int]] = OrderedDict()  # (cache, args) -> (its entries, bytes)
-_TOTAL = [0]
+_total = 0  # bytes in _RECENT
 
 
 def array_bytes(value: Any, seen: set | None = None) -> int:
@@ -43,9 +43,10 @@ def array_bytes(value: Any, seen: set | None = None) -> int:
 
 def _drop(entries: OrderedDict, args: tuple) -> int:
     """Remove one result from its cache and the shared order (the lock held); its bytes."""
+    global _total
     entries.pop(args, None)
     size = _RECENT.pop((id(entries), args))[1]
-    _TOTAL[0] -= size
+    _total -= size
     return size
 
 
@@ -58,6 +59,7 @@ def bounded_cache(maxsize: int, max_bytes: int) -> Callable:
 
         @functools.wraps(function)
         def cached(*args):
+            global _total
             with _LOCK:
                 hit = entries.get(args)
                 if hit is not None:
@@ -71,11 +73,11 @@ def bounded_cache(maxsize: int, max_bytes: int) -> Callable:
                     _drop(entries, args)
                 entries[args] = (result, size)
                 _RECENT[(id(entries), args)] = (entries, size)
-                _TOTAL[0] += size
+                _total += size
                 total = sum(s for _, s in entries.values())
                 while len(entries) > maxsize or (len(entries) > 1 and total > max_bytes):
                     total -= _drop(entries, next(iter(entries)))
-                while len(_RECENT) > 1 and _TOTAL[0] > SHARED_MAX_BYTES:
+                while len(_RECENT) > 1 and _total > SHARED_MAX_BYTES:
                     (_, oldest), (owner, _) = next(iter(_RECENT.items()))
                     _drop(owner, oldest)
             return result
@@ -93,4 +95,4 @@ def bounded_cache(maxsize: int, max_bytes: int) -> Callable:
 def shared_bytes() -> int:
     """Bytes all bounded caches hold now."""
     with _LOCK:
-        return _TOTAL[0]
+        return _total

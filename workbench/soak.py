@@ -94,9 +94,9 @@ def rss_mb() -> float:
 
 def release_memory() -> None:
     """Empty every result cache of the panels and the backend (``cache_clear``) and Qt's pixmap cache, collect garbage and
-    hand freed heap memory back to the OS (glibc's malloc_trim), so that what RSS still holds
+    hand freed heap memory back to the OS (cli.hand_back_freed_memory), so that what RSS still holds
     afterwards is memory in use: caches are bounded by design, a leak is what stays."""
-    import ctypes
+    from workbench.cli import hand_back_freed_memory
 
     for name, module in list(sys.modules.items()):
         if module is None or not name.startswith(("widgets", "workbench")):
@@ -107,11 +107,7 @@ def release_memory() -> None:
     if "PySide6.QtGui" in sys.modules:  # Qt's pixmap cache (the items' DeviceCoordinateCache; up to 10 MB)
         sys.modules["PySide6.QtGui"].QPixmapCache.clear()
     gc.collect()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
+    hand_back_freed_memory()
 
 
 def visit_presets(app, panel) -> None:

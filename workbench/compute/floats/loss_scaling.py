@@ -304,15 +304,7 @@ def _histogram_sorted(prepared: PreparedSamples, edges: np.ndarray, shift: float
     with np.errstate(over="ignore", under="ignore"):
         boundaries = np.power(10.0, edges - shift)
     positions = np.searchsorted(values, boundaries, side="left")
-    positions = np.clip(positions, zeros, finite_end)
-    return LogHistogram(
-        edges=edges,
-        counts=np.diff(positions).astype(np.int64),
-        below=int(positions[0]) - zeros,
-        above=finite_end - int(positions[-1]),
-        zeros=zeros,
-        non_finite=values.size - finite_end + prepared.nan_count,
-    )
+    return _counted(edges, positions, zeros, finite_end, values.size - finite_end + prepared.nan_count)
 
 
 def _histogram_lognormal(samples: LogNormalSamples, edges: np.ndarray, shift: float) -> LogHistogram:
@@ -325,15 +317,16 @@ def _histogram_lognormal(samples: LogNormalSamples, edges: np.ndarray, shift: fl
         with np.errstate(over="ignore"):
             z = (edges - shift - samples.log10_median) / samples.spread_decades
         positions = np.searchsorted(samples.sorted_z, z, side="left")
+    return _counted(edges, positions, zeros, finite_end, n - finite_end)
+
+
+def _counted(edges: np.ndarray, positions: np.ndarray, zeros: int, finite_end: int, non_finite: int) -> LogHistogram:
+    """The histogram from where each edge falls among the sorted magnitudes (``positions``): the
+    zeros come first and the non-finite ones from ``finite_end`` on, so positions are clipped to
+    [zeros, finite_end]."""
     positions = np.clip(positions, zeros, finite_end)
-    return LogHistogram(
-        edges=edges,
-        counts=np.diff(positions).astype(np.int64),
-        below=int(positions[0]) - zeros,
-        above=finite_end - int(positions[-1]),
-        zeros=zeros,
-        non_finite=n - finite_end,
-    )
+    return LogHistogram(edges=edges, counts=np.diff(positions).astype(np.int64), below=int(positions[0]) - zeros,
+                        above=finite_end - int(positions[-1]), zeros=zeros, non_finite=non_finite)
 
 
 def _histogram_raw(values: np.ndarray, edges: np.ndarray, shift: float) -> LogHistogram:
