@@ -1,4 +1,4 @@
-"""Shared plot helpers: held axis ranges and the decade axis."""
+"""Shared plot helpers: held axis ranges, the quick and the decade axis."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 
-from widgets.items import DecadeAxis, PixelCurve, decade_label, held_range
+from widgets.items import DecadeAxis, PixelCurve, QuickAxis, decade_label, held_range
 
 
 @pytest.mark.parametrize("shown, wanted, expected", [
@@ -34,6 +34,54 @@ def test_decade_axis_ticks_whole_decades_thinned_to_fit(qtbot):
     assert stride == 5 and values == [-10, -5, 0, 5, 10, 15, 20]
     assert axis.tickStrings(values, 1.0, stride)[:3] == ["10⁻¹⁰", "10⁻⁵", "1"]
     assert axis.tickValues(float("nan"), 1.0, 100) == []
+
+
+def _specs(generate, axis):
+    """What ``generate`` (a generateDrawSpecs) gives for ``axis``, as plain numbers and text."""
+    picture = pg.QtGui.QPicture()
+    painter = pg.QtGui.QPainter(picture)
+    try:
+        specs = generate(axis, painter)
+    finally:
+        painter.end()
+    if specs is None:
+        return None
+    (pen, start, end), ticks, texts = specs
+    return ((pen.color().rgba(), start.x(), start.y(), end.x(), end.y()),
+            [(pen.color().rgba(), a.x(), a.y(), b.x(), b.y()) for pen, a, b in ticks],
+            [(r.x(), r.y(), r.width(), r.height(), int(flags), text) for r, flags, text in texts])
+
+
+def test_quick_axis_draws_exactly_what_pyqtgraphs_axis_draws(qtbot):
+    view = pg.GraphicsLayoutWidget()
+    qtbot.addWidget(view)
+    plot = view.addPlot()
+    plot.showAxes(True)
+    view.resize(520, 380)
+    view.show()
+    rng = np.random.default_rng(3)
+    compared = 0
+    for trial in range(120):
+        low = float(rng.uniform(-1e3, 1e3) * 10.0 ** rng.integers(-7, 4))
+        high = low + float(rng.exponential()) * 10.0 ** float(rng.integers(-8, 6))
+        plot.setXRange(low, high, padding=0)
+        plot.setYRange(low, high, padding=0)
+        plot.showGrid(x=trial % 4 == 1, y=trial % 4 == 1, alpha=0.4)
+        view.resize(int(rng.integers(160, 700)), int(rng.integers(120, 500)))
+        for side in ("left", "bottom", "right", "top"):
+            axis = plot.getAxis(side)
+            axis.setTicks([[(low, "low"), ((low + high) / 2, "middle"), (high, "high")]] if trial % 5 == 2 else None)
+            axis.setStyle(tickAlpha=[None, 0.5, 100][trial % 3])
+        pg.QtWidgets.QApplication.processEvents()
+        for side in ("left", "bottom", "right", "top"):
+            axis = plot.getAxis(side)
+            assert isinstance(axis, QuickAxis)  # what every plot gets (panels import widgets.items first)
+            for size in (37.0, 300.0, 1234.5):
+                assert axis.tickValues(low, high, size) == pg.AxisItem.tickValues(axis, low, high, size)
+            expected = _specs(pg.AxisItem.generateDrawSpecs, axis)
+            assert _specs(QuickAxis.generateDrawSpecs, axis) == expected, (side, low, high)
+            compared += expected is not None and len(expected[2]) > 0
+    assert compared > 200  # about half with labels drawn (tiny spans and sizes leave some without)
 
 
 def _drawn_pixels(qtbot, curve_type, x, y, **opts):

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QPushButton, QScr
                                QTextBrowser, QVBoxLayout, QWidget)
 from superqt import QCollapsible
 
+import widgets.items  # noqa: F401  (before any plot is made: every plot's axes are items.QuickAxis)
 from widgets.controls import ParamControl, make_control
 from widgets.style import Style
 from workbench.i18n import language, pick, tr
