@@ -120,3 +120,19 @@ def test_compute_now_draws_every_step_at_once(panel):
     panel.values = {**panel.values, "temperature": 0.5}
     panel.compute_now()
     assert seen == [0.5] * 4 and not panel.busy()
+
+
+def test_time_in_draw_steps_is_counted(qtbot, panel):
+    """Panel.drawing_ms adds up the time spent in draw steps (the soak splits its blocks by it)."""
+    original = type(panel).draw
+
+    def draw(result):
+        for _ in original(panel, result):
+            time.sleep(0.005)
+            yield
+    panel.draw = draw
+    before = type(panel).drawing_ms
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        assert panel.set_values({"temperature": 1.7})
+    counted = type(panel).drawing_ms - before
+    assert 3 * 5 <= counted < 1000  # at least the three sleeps between the four steps

@@ -333,6 +333,7 @@ class Panel(QWidget):
             self._start()
 
     longest_wait_ms = 0.0  # the longest the GUI thread has waited for a compute (the benchmark's soak reads it)
+    drawing_ms = 0.0  # time spent in draw steps, all panels together (the soak splits its blocks by it)
 
     def busy(self) -> bool:
         """Whether a compute or a draw in steps is in flight (its result not yet drawn or dropped)."""
@@ -436,6 +437,7 @@ class Panel(QWidget):
             raise
         finally:
             self.values = current
+            Panel.drawing_ms += (time.perf_counter() - start) * 1000
         if self._drawing is not None:
             QTimer.singleShot(0, self, lambda: self._draw_step(steps))
         elif self._generation == self._drawing_generation:
