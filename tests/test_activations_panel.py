@@ -289,3 +289,24 @@ def test_a_new_bias_keeps_the_products_of_the_weights(qtbot, panel, monkeypatch)
     with qtbot.waitSignal(panel.drawn, timeout=10_000):
         panel.set_values({"bias": 0.3})
     assert calls == [] and panel.result.collapse.product is product  # the same weights: the product remembered
+
+
+def test_the_legend_lists_the_shown_curves_and_keeps_their_rows(qtbot, panel):
+    def listed():
+        return [label.text for _, label in panel.curve_legend.items]
+
+    first = dict(zip(listed(), panel.curve_legend.items))
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        assert panel.set_values({"show_tanh": False, "show_gelu": True})
+    assert listed() == ["Sigmoid", "ReLU", "GELU"]
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        assert panel.set_values({"show_tanh": True, "show_gelu": False})
+    assert listed() == ["Sigmoid", "Tanh", "ReLU"]
+    assert dict(zip(listed(), panel.curve_legend.items)) == first  # the same sample and label objects
+    layout = panel.curve_legend.layout
+    shown = [item for row in range(layout.rowCount()) for col in range(layout.columnCount())
+             if (item := layout.itemAt(row, col)) is not None]
+    assert len(shown) == 6 and all(item.isVisible() for item in shown)
+    gelu_sample, gelu_label = panel._legend_rows["gelu"]
+    assert not gelu_label.isVisible() and not gelu_sample.isVisible()
+    assert panel.curve_legend.height() < 4 * gelu_label.height()  # three rows tall, no gap left by GELU

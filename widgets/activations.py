@@ -387,6 +387,7 @@ class ActivationsPanel(Panel):
                                           pen=pg.mkPen(st.muted))
         self.curve_legend.setParentItem(self.curve_plot.vb)
         self._legend_names: list[str] = []
+        self._legend_rows: dict[str, tuple[pg.ItemSample, pg.LabelItem]] = {}
         self.probe_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(st.foreground, width=1.5),
                                           hoverPen=pg.mkPen(st.series[0], width=3))
         self.probe_line.setToolTip(tr("Drag to probe every curve at one x"))
@@ -554,10 +555,33 @@ class ActivationsPanel(Panel):
                 mark.setData(curves.x, np.where(dead, curves.y, np.nan))
         names = list(scene.curves)
         if names != self._legend_names:
-            self.curve_legend.clear()
-            for name in names:
-                self.curve_legend.addItem(self.lines[name, "y"], pick(*NAMES[name]))
+            self._show_legend(names)
             self._legend_names = names
+
+    def _show_legend(self, names: list[str]) -> None:
+        """The legend lists ``names`` in order. Each curve's row (sample and label) is made once and
+        kept: LegendItem.clear and addItem made six new labels for six curves, 13 ms in one step."""
+        legend = self.curve_legend
+        for row in legend.items:
+            for item in row:
+                legend.layout.removeItem(item)
+                item.hide()
+        legend.items = [self._legend_row(name) for name in names]
+        for index, (sample, label) in enumerate(legend.items):
+            legend.layout.addItem(sample, index, 0, alignment=Qt.AlignmentFlag.AlignVCenter)
+            legend.layout.addItem(label, index, 1)
+            sample.show()
+            label.show()
+        legend.updateSize()
+
+    def _legend_row(self, name: str) -> tuple[pg.ItemSample, pg.LabelItem]:
+        row = self._legend_rows.get(name)
+        if row is None:
+            legend = self.curve_legend
+            label = pg.LabelItem(pick(*NAMES[name]), color=legend.opts["labelTextColor"], justify="left",
+                                 size=legend.opts["labelTextSize"])
+            row = self._legend_rows[name] = (legend.sampleType(self.lines[name, "y"]), label)
+        return row
 
     def _draw_bands(self, scene: ActivationsScene) -> None:
         """Shade where the depth view's activation saturates (|f'| < 0.01) or is dead (f' = 0)."""
