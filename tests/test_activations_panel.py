@@ -310,3 +310,12 @@ def test_the_legend_lists_the_shown_curves_and_keeps_their_rows(qtbot, panel):
     gelu_sample, gelu_label = panel._legend_rows["gelu"]
     assert not gelu_label.isVisible() and not gelu_sample.isVisible()
     assert panel.curve_legend.height() < 4 * gelu_label.height()  # three rows tall, no gap left by GELU
+
+
+def test_showing_curves_adds_no_items_to_the_scene(qtbot, panel):
+    scene = panel.curve_plot.scene()
+    before = len(scene.items())
+    for shown in (True, False):
+        with qtbot.waitSignal(panel.drawn, timeout=10_000):
+            assert panel.set_values({"show_" + name: shown for name in ("elu", "selu", "mish", "softplus", "relu6")})
+        assert len(scene.items()) == before
