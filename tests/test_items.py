@@ -70,8 +70,10 @@ def test_quick_axis_draws_exactly_what_pyqtgraphs_axis_draws(qtbot):
         view.resize(int(rng.integers(160, 700)), int(rng.integers(120, 500)))
         for side in ("left", "bottom", "right", "top"):
             axis = plot.getAxis(side)
-            axis.setTicks([[(low, "low"), ((low + high) / 2, "middle"), (high, "high")]] if trial % 5 == 2 else None)
-            axis.setStyle(tickAlpha=[None, 0.5, 100][trial % 3])
+            fixed = trial % 5 == 2  # given ticks inside the range, the axis line stopped at the outer ones
+            axis.setTicks([[(low + 0.1 * (high - low), "low"), ((low + high) / 2, "middle"),
+                            (high - 0.1 * (high - low), "high")]] if fixed else None)
+            axis.setStyle(tickAlpha=[None, 0.5, 100][trial % 3], stopAxisAtTick=(fixed, fixed))
         pg.QtWidgets.QApplication.processEvents()
         for side in ("left", "bottom", "right", "top"):
             axis = plot.getAxis(side)

@@ -387,9 +387,8 @@ class ActivationsPanel(Panel):
                                           pen=pg.mkPen(st.muted))
         self.curve_legend.setParentItem(self.curve_plot.vb)
         self._legend_names: list[str] = []
-        self._legend_rows: dict[str, tuple[pg.ItemSample, pg.LabelItem]] = {}
-        for name in NAMES:  # every curve's row made now, hidden: the scene's items stay as many
-            self._legend_row(name)
+        # every curve's row made now, hidden until listed: the scene's items stay as many
+        self._legend_rows = {name: self._legend_row(name) for name in NAMES}
         self.probe_line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen(st.foreground, width=1.5),
                                           hoverPen=pg.mkPen(st.series[0], width=3))
         self.probe_line.setToolTip(tr("Drag to probe every curve at one x"))
@@ -568,7 +567,7 @@ class ActivationsPanel(Panel):
             for item in row:
                 legend.layout.removeItem(item)
                 item.hide()
-        legend.items = [self._legend_row(name) for name in names]
+        legend.items = [self._legend_rows[name] for name in names]
         for index, (sample, label) in enumerate(legend.items):
             legend.layout.addItem(sample, index, 0, alignment=Qt.AlignmentFlag.AlignVCenter)
             legend.layout.addItem(label, index, 1)
@@ -577,15 +576,14 @@ class ActivationsPanel(Panel):
         legend.updateSize()
 
     def _legend_row(self, name: str) -> tuple[pg.ItemSample, pg.LabelItem]:
-        row = self._legend_rows.get(name)
-        if row is None:
-            legend = self.curve_legend
-            label = pg.LabelItem(pick(*NAMES[name]), color=legend.opts["labelTextColor"], justify="left",
-                                 size=legend.opts["labelTextSize"])
-            row = self._legend_rows[name] = (legend.sampleType(self.lines[name, "y"]), label)
-            for item in row:
-                item.setParentItem(legend)
-                item.hide()
+        """The sample and label of ``name``'s curve, as LegendItem.addItem makes them; hidden."""
+        legend = self.curve_legend
+        label = pg.LabelItem(pick(*NAMES[name]), color=legend.opts["labelTextColor"], justify="left",
+                             size=legend.opts["labelTextSize"])
+        row = (legend.sampleType(self.lines[name, "y"]), label)
+        for item in row:
+            item.setParentItem(legend)
+            item.hide()
         return row
 
     def _draw_bands(self, scene: ActivationsScene) -> None:

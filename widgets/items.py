@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.graphicsItems.PlotCurveItem import arrayToLineSegments
 import pyqtgraph.functions as fn
+from pyqtgraph.graphicsItems.PlotCurveItem import arrayToLineSegments
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPen
 
@@ -36,6 +36,12 @@ def held_range(shown: tuple[float, float] | None, wanted: tuple[float, float], f
             wanted[1] - wanted[0] >= fill * (shown[1] - shown[0])):
         return shown
     return wanted
+
+
+TEXT_FLAGS = {"left": Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextDontClip,
+              "right": Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter | Qt.TextFlag.TextDontClip,
+              "top": Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom | Qt.TextFlag.TextDontClip,
+              "bottom": Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextDontClip}
 
 
 class QuickAxis(pg.AxisItem):
@@ -152,18 +158,13 @@ class QuickAxis(pg.AxisItem):
                 else:
                     tick_specs.append((pen, QPointF(x, tick_start), QPointF(x, stop)))
 
-        if style["stopAxisAtTick"][0] is True:
-            first = min(map(min, positions))
-            if axis == 0:
-                span[0].setY(max(span[0].y(), first))
-            else:
-                span[0].setX(max(span[0].x(), first))
-        if style["stopAxisAtTick"][1] is True:
-            last = max(map(max, positions))
-            if axis == 0:
-                span[1].setY(min(span[1].y(), last))
-            else:
-                span[1].setX(min(span[1].x(), last))
+        for end, (tick, bound) in enumerate(((min, max), (max, min))):  # the line's ends at the outer ticks
+            if style["stopAxisAtTick"][end] is True:
+                outer = tick(map(tick, positions))
+                if axis == 0:
+                    span[end].setY(bound(span[end].y(), outer))
+                else:
+                    span[end].setX(bound(span[end].x(), outer))
         axis_spec = (self.pen(), span[0], span[1])
         if not style["showValues"]:
             return axis_spec, tick_specs, []
@@ -174,10 +175,7 @@ class QuickAxis(pg.AxisItem):
         text_specs = []
         item_box = self.boundingRect()
         distance = max(0, style["tickLength"]) + text_offset
-        flags = {"left": Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                 "right": Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                 "top": Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
-                 "bottom": Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop}[side] | Qt.TextFlag.TextDontClip
+        flags = TEXT_FLAGS[side]
         for i in range(min(len(levels), style["maxTextLevel"] + 1)):
             if given_strings is None:
                 spacing, values = levels[i]
