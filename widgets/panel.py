@@ -161,6 +161,8 @@ class Panel(QWidget):
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        # its room kept: a scroll bar that comes and goes as groups open re-lays out every control twice
+        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOn)
         scroll.setMinimumWidth(side.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
         self.notes.setMinimumWidth(int(self.style_.point_size * 20))
         self.notes.setMaximumWidth(int(self.style_.point_size * 36))
