@@ -16,7 +16,7 @@ import html
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pyqtgraph as pg
@@ -1494,13 +1494,14 @@ class FloatsPanel(Panel):
         return items
 
     # ---- drawing ----------------------------------------------------------------------------
-    def draw(self, view: FloatsView | ScalingView) -> None:
+    def draw(self, view: FloatsView | ScalingView) -> Iterator[None]:
+        """The page shown, drawn in steps of about one part each (see Panel)."""
         name = "scaling" if isinstance(view, ScalingView) else "formats"
         self.pages.setCurrentWidget(self.page(name))
         if name == "scaling":
-            self._draw_scaling_view(view)
+            yield from self._draw_scaling_view(view)
         else:
-            self._draw_formats(view)
+            yield from self._draw_formats(view)
 
     _rows_key: tuple = ()
     _range_x: tuple = ()
@@ -1509,14 +1510,16 @@ class FloatsPanel(Panel):
     _hist_id = None
     _scaling_key: tuple = ()
 
-    def _draw_formats(self, view: FloatsView) -> None:
+    def _draw_formats(self, view: FloatsView) -> Iterator[None]:
         rows_key = tuple((row.key, row.fmt) for row in view.rows)
         if rows_key != self._rows_key:  # formats shown or hidden: their items shown or hidden, in place
             self._rows_key = rows_key
             self._show_rows(view)
         for row in view.rows:
             self.strips[row.key].display(row)
+        yield
         self._draw_table(view)
+        yield
         if self.testAttribute(Qt.WA_DontShowOnScreen):  # an export grows to every format shown
             self.rows_area.show_every_row()
         value = view.parsed.value
@@ -1527,6 +1530,7 @@ class FloatsPanel(Panel):
         self._draw_density(view)
         scaling_key = (rows_key, *(self.values[n] for n in ("grad_median", "grad_spread", "scale_exp")))
         if scaling_key != self._scaling_key:  # a new value leaves the gradient histogram as it was
+            yield
             self._scaling_key = scaling_key
             self._draw_scaling(view)
 
@@ -1740,7 +1744,7 @@ class FloatsPanel(Panel):
                 zero=f"{stats.underflow:.1%}", over=f"{stats.overflow:.1%}"))
 
     # ---- drawing the block-scaling page ----------------------------------------------------------
-    def _draw_scaling_view(self, view: ScalingView) -> None:
+    def _draw_scaling_view(self, view: ScalingView) -> Iterator[None]:
         q, tensor = view.main, view.tensor
         rows, cols = tensor.shape
         self._draw_status(view)
@@ -1761,6 +1765,7 @@ class FloatsPanel(Panel):
         for image, result in zip(self.side_images, view.side):
             image.setImage(self._luts["error"][_error_index(result, tensor)], autoLevels=False, levels=None)
             image.setRect(0, 0, cols, rows)
+        yield
         self.row_marker.setPos(view.row + 0.5)
         if self._scaling_shape != (rows, cols):
             self._scaling_shape = (rows, cols)
@@ -1779,6 +1784,7 @@ class FloatsPanel(Panel):
             self.row_plot.setRange(xRange=(-0.5, cols - 0.5), yRange=y_range, padding=0)
             self.row_plot.vb.prepareForPaint()
         self._draw_row(self.row_items, tensor[row], q, row, floor, y_range[1])
+        yield
         self._draw_summary(view)
 
     _scaling_shape: tuple = ()
