@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 import pytest
 
-from widgets.items import DecadeAxis, PixelCurve, QuickAxis, decade_label, held_range
+from widgets.items import DecadeAxis, PixelCurve, QuickAxis, clip_lines, decade_label, held_range
 
 
 @pytest.mark.parametrize("shown, wanted, expected", [
@@ -127,12 +127,47 @@ def test_pixel_curve_draws_histogram_steps_as_plot_curve_item_does(qtbot):
         assert ours.sum() > 1500 and overlap > 0.8, (antialias, ours.sum(), overlap)
 
 
-def test_pixel_curve_leaves_far_off_screen_lines_to_qt(qtbot):
+def test_pixel_curve_clips_far_off_screen_lines_and_draws_what_qts_stroker_draws(qtbot):
+    x = np.array([0.0, 5.0, 5.0, 8.0])
+    y = np.array([0.0, 0.0, 1e9, -0.5])  # a diverged path: it leaves by a billion pixels and comes back
+    for antialias in (False, True):
+        ours = _drawn_pixels(qtbot, PixelCurve, x, y, antialias=antialias)
+        theirs = _drawn_pixels(qtbot, pg.PlotCurveItem, x, y, antialias=antialias)
+        overlap = (ours & theirs).sum() / (ours | theirs).sum()
+        assert ours.sum() > 300 and overlap > 0.9, (antialias, ours.sum(), overlap)
+    # Qt's stroker draws nothing of a line that reaches 1e20 px or more; the clipped line is drawn as
+    # the one that reaches 1e9 px, which the stroker draws the same
     x = np.array([0.0, 5.0, 5.0])
-    y = np.array([0.0, 0.0, 1e9])  # a diverged path: the last segment leaves by a billion pixels
-    ours = _drawn_pixels(qtbot, PixelCurve, x, y)
-    theirs = _drawn_pixels(qtbot, pg.PlotCurveItem, x, y)
-    assert ours.sum() > 100 and np.array_equal(ours, theirs)
+    near = _drawn_pixels(qtbot, pg.PlotCurveItem, x, np.array([0.0, 0.0, 1e9]))
+    assert near.sum() > 300
+    for far in (1e20, 1e300):
+        assert np.array_equal(_drawn_pixels(qtbot, PixelCurve, x, np.array([0.0, 0.0, far])), near)
+
+
+def test_clip_lines_keeps_exactly_the_parts_inside_the_box():
+    rng = np.random.default_rng(3)
+    box = (-5.0, -2.0, 300.0, 200.0)
+    scale = 10.0 ** rng.integers(0, 12, size=(2000, 1))  # ends from near the box to a trillion pixels away
+    lines = rng.uniform(-1, 1, size=(2000, 4)) * scale + 100
+    clipped = clip_lines(lines, box)
+    t = np.linspace(0, 1, 401)
+    kept = 0
+    for x0, y0, x1, y1 in lines:
+        xs, ys = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
+        kept += np.any((xs > box[0]) & (xs < box[2]) & (ys > box[1]) & (ys < box[3]))
+    assert len(clipped) >= kept > 200  # every segment seen inside the box is kept (and few that only touch it)
+    tolerance = 1e-6 * 300
+    assert np.all(clipped[:, [0, 2]] >= box[0] - tolerance) and np.all(clipped[:, [0, 2]] <= box[2] + tolerance)
+    assert np.all(clipped[:, [1, 3]] >= box[1] - tolerance) and np.all(clipped[:, [1, 3]] <= box[3] + tolerance)
+    inside = np.all((lines[:, [0, 2]] >= box[0]) & (lines[:, [0, 2]] <= box[2])
+                    & (lines[:, [1, 3]] >= box[1]) & (lines[:, [1, 3]] <= box[3]), axis=1)
+    assert inside.sum() > 20
+    np.testing.assert_array_equal(clip_lines(lines[inside], box), lines[inside])  # inside already: unchanged
+    vertical = clip_lines(np.array([[5.0, -1e300, 5.0, 1e300]]), box)
+    np.testing.assert_array_equal(vertical, [[5.0, box[1], 5.0, box[3]]])  # exact, though the ends are 1e300 away
+    slanted = clip_lines(np.array([[100.0, 100.0, 1e300, 5e299]]), (0.0, 0.0, 1000.0, 1000.0))
+    np.testing.assert_allclose(slanted, [[100.0, 100.0, 1000.0, 550.0]])
+    assert len(clip_lines(np.array([[-50.0, 1.0, -10.0, -5.0], [np.nan, 0, 1, 1]]), box)) == 0  # outside; not finite
 
 
 def test_one_line_keeps_its_height_and_layout_whatever_the_text(qtbot):
