@@ -142,6 +142,12 @@ def test_pixel_curve_clips_far_off_screen_lines_and_draws_what_qts_stroker_draws
     assert near.sum() > 300
     for far in (1e20, 1e300):
         assert np.array_equal(_drawn_pixels(qtbot, PixelCurve, x, np.array([0.0, 0.0, far])), near)
+    # a later step between two points 1e20 px out is left out, though it passes through (5, 0): where it
+    # crosses the view is lost to rounding
+    ray = _drawn_pixels(qtbot, pg.PlotCurveItem, np.array([0.0, 5.0, 5.0 + 1e9]), np.array([0.0, 0.0, 1e9]))
+    beyond = _drawn_pixels(qtbot, PixelCurve, np.array([0.0, 5.0, 5.0 + 1e20, 5.0 - 1e20]),
+                           np.array([0.0, 0.0, 1e20, -1e20]))
+    assert ray.sum() > 300 and np.array_equal(beyond, ray)
 
 
 def test_clip_lines_keeps_exactly_the_parts_inside_the_box():

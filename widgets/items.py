@@ -248,6 +248,10 @@ class DecadeAxis(QuickAxis):
 
 
 FAR_PX = 16000.0  # segment rasterisation works in 16.16 fixed point: lines reaching beyond are clipped first
+# A line is cut at the view's edges from an end within this many px (float64 keeps 1e-4 px there); a
+# line between two ends farther out (a diverged path's later steps) is not drawn: where it would cross
+# the view is lost to rounding, and Qt's stroker draws nothing of it either.
+PRECISE_PX = 1e12
 
 
 def clip_lines(lines: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -304,9 +308,12 @@ class PixelCurve(pg.PlotCurveItem):
         segments = self._pixel_segments = arrayToLineSegments(
             px, py, self.opts["connect"], not self.opts["skipFiniteCheck"], out=getattr(self, "_pixel_segments", None))
         if far:  # a diverged path: Qt's stroker takes ~45 ms for a few such lines, clipped ones ~0.1 ms
+            lines = segments.ndarray()
+            reach = np.abs(lines).reshape(-1, 2, 2).max(axis=2)  # of each end: its larger coordinate
+            lines = lines[reach.min(axis=1) < PRECISE_PX]  # where a line crosses the view is known to a pixel
             margin = 2 * pen.widthF() + 2
             device = p.device()
-            inside = clip_lines(segments.ndarray(), (-margin, -margin, device.width() + margin, device.height() + margin))
+            inside = clip_lines(lines, (-margin, -margin, device.width() + margin, device.height() + margin))
             segments.resize(len(inside))
             segments.ndarray()[:] = inside
         aa = self._exportOpts.get("antialias", True) if self._exportOpts is not False else self.opts["antialias"]
