@@ -86,6 +86,46 @@ def test_quick_axis_draws_exactly_what_pyqtgraphs_axis_draws(qtbot):
     assert compared > 200  # about half with labels drawn (tiny spans and sizes leave some without)
 
 
+def _plot_pixels(qtbot, axis_type, x_range, y_range, size=(400, 300), scale=1.0):
+    """A plot with grids drawn by ``axis_type`` axes, rendered at ``scale``, as RGB."""
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    widget = pg.PlotWidget(axisItems={side: axis_type(side) for side in ("left", "bottom", "right")})
+    qtbot.addWidget(widget)
+    widget.resize(*size)
+    widget.setBackground("w")
+    widget.showAxis("right")
+    widget.setRange(xRange=x_range, yRange=y_range, padding=0)
+    widget.showGrid(x=True, y=True, alpha=0.3)
+    widget.show()
+    qtbot.waitExposed(widget)
+    width, height = int(size[0] * scale), int(size[1] * scale)
+    image = QImage(width, height, QImage.Format_ARGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    painter.scale(scale, scale)
+    widget.render(painter)
+    painter.end()
+    return np.frombuffer(image.constBits(), np.uint8).reshape(height, width, 4)[..., :3].astype(int)
+
+
+def test_quick_axis_grid_lines_cover_the_pixels_pyqtgraphs_do(qtbot):
+    """Translucent tick and grid lines are drawn as fills (a tenth of the time): the same pixels
+    in the same shades; scaled (an export), within a few crossing pixels."""
+    rng = np.random.default_rng(5)
+    for trial in range(6):
+        low, span = rng.uniform(-100, 100), 10 ** rng.uniform(-2, 3)
+        y_low, y_span = rng.uniform(-5, 5), 10 ** rng.uniform(-1, 2)
+        ranges = ((low, low + span), (y_low, y_low + y_span))
+        ours, theirs = _plot_pixels(qtbot, QuickAxis, *ranges), _plot_pixels(qtbot, pg.AxisItem, *ranges)
+        assert (theirs.min(axis=2) < 250).sum() > 3000  # grid lines, ticks and labels drawn
+        np.testing.assert_array_equal(ours, theirs)
+    ours = _plot_pixels(qtbot, QuickAxis, (0, 10), (2, 10.5), scale=0.625)
+    theirs = _plot_pixels(qtbot, pg.AxisItem, (0, 10), (2, 10.5), scale=0.625)
+    differ = np.abs(ours - theirs).max(axis=2) > 0
+    assert differ.sum() < 0.01 * differ.size and np.abs(ours - theirs).max() < 40
+
+
 def _drawn_pixels(qtbot, curve_type, x, y, **opts):
     """Where a curve of ``curve_type`` paints in a 300 x 200 plot whose x and y scales differ."""
     from PySide6.QtGui import QColor, QImage, QPainter

@@ -9,8 +9,8 @@ import numpy as np
 import pyqtgraph as pg
 import pyqtgraph.functions as fn
 from pyqtgraph.graphicsItems.PlotCurveItem import arrayToLineSegments
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFontMetricsF, QPainter, QPen
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QImage, QPainter, QPen, QTransform
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -212,6 +212,59 @@ class QuickAxis(pg.AxisItem):
                 text_specs.append((rect, flags, text))
         self._updateMaxTextSize(across_before)
         return axis_spec, tick_specs, text_specs
+
+    _fills: tuple[list, list] = ([], [])  # translucent tick lines along x and along y, drawn by paint
+
+    def drawPicture(self, p, axisSpec, tickSpecs, textSpecs) -> None:
+        """As pyqtgraph's, but translucent axis-aligned tick and grid lines are left to ``paint``."""
+        fillable = [spec for spec in tickSpecs if _fillable(spec[0])]
+        self._fills = ([spec for spec in fillable if spec[1].y() == spec[2].y()],
+                       [spec for spec in fillable if spec[1].x() == spec[2].x()])
+        kept = {id(spec) for spec in (*self._fills[0], *self._fills[1])}
+        super().drawPicture(p, axisSpec, [spec for spec in tickSpecs if id(spec) not in kept], textSpecs)
+
+    def paint(self, p, opt, widget) -> None:
+        """The picture, then its translucent lines as fills in device pixels. The raster engine
+        blends a translucent 1 px line pixel by pixel (27 grid lines across a 440 px plot: 3.4 ms,
+        with an opaque pen 0.1 ms); here each line along x is a one-row fill, and the lines along
+        y are one fill of their band with a one-row texture (0.1 ms): the pixels the lines cover."""
+        super().paint(p, opt, widget)
+        along_x, along_y = self._fills
+        if not (along_x or along_y):
+            return
+        t = p.transform()
+        p.save()
+        if t.m12() or t.m21():  # turned: as lines (never in a plot)
+            for pen, p1, p2 in (*along_x, *along_y):
+                p.setPen(pen)
+                p.drawLine(p1, p2)
+            p.restore()
+            return
+        p.resetTransform()
+        for pen, p1, p2 in along_x:
+            a, b = t.map(p1), t.map(p2)
+            p.fillRect(QRectF(math.floor(min(a.x(), b.x())), math.floor(a.y()), math.floor(abs(b.x() - a.x())) + 1, 1),
+                       pen.color())
+        bands: dict[tuple[int, int], dict[int, QColor]] = {}
+        for pen, p1, p2 in along_y:
+            a, b = t.map(p1), t.map(p2)
+            band = bands.setdefault((math.floor(min(a.y(), b.y())), math.floor(max(a.y(), b.y()))), {})
+            band.setdefault(math.floor(a.x()), pen.color())  # the first of a column's lines, as drawn on top
+        for (top, bottom), columns in bands.items():
+            left = min(columns)
+            row = QImage(max(columns) - left + 1, 1, QImage.Format_ARGB32_Premultiplied)
+            row.fill(0)
+            for x, color in columns.items():
+                row.setPixelColor(x - left, 0, color)
+            brush = QBrush(row)
+            brush.setTransform(QTransform.fromTranslate(left, 0))
+            p.fillRect(QRect(left, top, row.width(), bottom - top + 1), brush)
+        p.restore()
+
+
+def _fillable(pen: QPen) -> bool:
+    """A translucent solid 1 px pen: its axis-aligned lines are drawn as fills."""
+    return pen.color().alpha() < 255 and pen.style() == Qt.SolidLine and pen.widthF() <= 1 and pen.isCosmetic()
 
 
 importlib.import_module("pyqtgraph.graphicsItems.PlotItem.PlotItem").AxisItem = QuickAxis  # the axes PlotItem makes itself
