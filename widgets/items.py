@@ -217,11 +217,13 @@ class QuickAxis(pg.AxisItem):
 
     def drawPicture(self, p, axisSpec, tickSpecs, textSpecs) -> None:
         """As pyqtgraph's, but translucent axis-aligned tick and grid lines are left to ``paint``."""
-        fillable = [spec for spec in tickSpecs if _fillable(spec[0])]
-        self._fills = ([spec for spec in fillable if spec[1].y() == spec[2].y()],
-                       [spec for spec in fillable if spec[1].x() == spec[2].x()])
-        kept = {id(spec) for spec in (*self._fills[0], *self._fills[1])}
-        super().drawPicture(p, axisSpec, [spec for spec in tickSpecs if id(spec) not in kept], textSpecs)
+        along_x, along_y, lines = [], [], []
+        for spec in tickSpecs:
+            pen, p1, p2 = spec
+            fillable = pen.color().alpha() < 255 and pen.style() == Qt.SolidLine and pen.widthF() <= 1 and pen.isCosmetic()
+            (along_x if fillable and p1.y() == p2.y() else along_y if fillable and p1.x() == p2.x() else lines).append(spec)
+        self._fills = (along_x, along_y)
+        super().drawPicture(p, axisSpec, lines, textSpecs)
 
     def paint(self, p, opt, widget) -> None:
         """The picture, then its translucent lines as fills in device pixels. The raster engine
@@ -249,7 +251,7 @@ class QuickAxis(pg.AxisItem):
         for pen, p1, p2 in along_y:
             a, b = t.map(p1), t.map(p2)
             band = bands.setdefault((math.floor(min(a.y(), b.y())), math.floor(max(a.y(), b.y()))), {})
-            band.setdefault(math.floor(a.x()), pen.color())  # the first of a column's lines, as drawn on top
+            band.setdefault(math.floor(a.x()), pen.color())  # one line per pixel column (lines closer than 1 px: the first)
         for (top, bottom), columns in bands.items():
             left = min(columns)
             row = QImage(max(columns) - left + 1, 1, QImage.Format_ARGB32_Premultiplied)
@@ -260,11 +262,6 @@ class QuickAxis(pg.AxisItem):
             brush.setTransform(QTransform.fromTranslate(left, 0))
             p.fillRect(QRect(left, top, row.width(), bottom - top + 1), brush)
         p.restore()
-
-
-def _fillable(pen: QPen) -> bool:
-    """A translucent solid 1 px pen: its axis-aligned lines are drawn as fills."""
-    return pen.color().alpha() < 255 and pen.style() == Qt.SolidLine and pen.widthF() <= 1 and pen.isCosmetic()
 
 
 importlib.import_module("pyqtgraph.graphicsItems.PlotItem.PlotItem").AxisItem = QuickAxis  # the axes PlotItem makes itself
