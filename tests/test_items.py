@@ -177,17 +177,21 @@ def test_pixel_curve_clips_far_off_screen_lines_and_draws_what_qts_stroker_draws
         assert ours.sum() > 300 and overlap > 0.9, (antialias, ours.sum(), overlap)
     # Qt's stroker draws nothing of a line that reaches 1e20 px or more; the clipped line is drawn as
     # the one that reaches 1e9 px, which the stroker draws the same
+    def same(ours, theirs):
+        return (ours & theirs).sum() / (ours | theirs).sum() > 0.95
+
     x = np.array([0.0, 5.0, 5.0])
-    near = _drawn_pixels(qtbot, pg.PlotCurveItem, x, np.array([0.0, 0.0, 1e9]))
+    near = _drawn_pixels(qtbot, pg.PlotCurveItem, x, np.array([0.0, 0.0, 1e9]), antialias=False)
     assert near.sum() > 300
     for far in (1e20, 1e300):
-        assert np.array_equal(_drawn_pixels(qtbot, PixelCurve, x, np.array([0.0, 0.0, far])), near)
+        assert same(_drawn_pixels(qtbot, PixelCurve, x, np.array([0.0, 0.0, far]), antialias=False), near)
     # a later step between two points 1e20 px out is left out, though it passes through (5, 0): where it
     # crosses the view is lost to rounding
-    ray = _drawn_pixels(qtbot, pg.PlotCurveItem, np.array([0.0, 5.0, 5.0 + 1e9]), np.array([0.0, 0.0, 1e9]))
+    ray = _drawn_pixels(qtbot, pg.PlotCurveItem, np.array([0.0, 5.0, 5.0 + 1e9]), np.array([0.0, 0.0, 1e9]),
+                        antialias=False)
     beyond = _drawn_pixels(qtbot, PixelCurve, np.array([0.0, 5.0, 5.0 + 1e20, 5.0 - 1e20]),
-                           np.array([0.0, 0.0, 1e20, -1e20]))
-    assert ray.sum() > 300 and np.array_equal(beyond, ray)
+                           np.array([0.0, 0.0, 1e20, -1e20]), antialias=False)
+    assert ray.sum() > 300 and same(beyond, ray)
 
 
 def test_clip_lines_keeps_exactly_the_parts_inside_the_box():
