@@ -126,6 +126,30 @@ def test_quick_axis_grid_lines_cover_the_pixels_pyqtgraphs_do(qtbot):
     assert differ.sum() < 0.01 * differ.size and np.abs(ours - theirs).max() < 40
 
 
+def test_quick_axis_grid_lines_stay_lines_in_a_vector_file(qtbot, tmp_path):
+    """A PDF gets the grid as line paths, as pyqtgraph's axis draws it, not a texture image."""
+    from PySide6.QtCore import QMarginsF, QSizeF
+    from PySide6.QtGui import QPageLayout, QPageSize, QPainter, QPdfWriter
+
+    def pdf(axis_type):
+        widget = pg.PlotWidget(axisItems={side: axis_type(side) for side in ("left", "bottom")})
+        qtbot.addWidget(widget)
+        widget.resize(400, 300)
+        widget.setRange(xRange=(0, 10), yRange=(-1, 1), padding=0)
+        widget.showGrid(x=True, y=True, alpha=0.3)
+        path = tmp_path / f"{axis_type.__name__}.pdf"
+        writer = QPdfWriter(str(path))
+        writer.setPageLayout(QPageLayout(QPageSize(QSizeF(400, 300), QPageSize.Point), QPageLayout.Portrait, QMarginsF()))
+        painter = QPainter(writer)
+        widget.render(painter)
+        painter.end()
+        return path.read_bytes()
+
+    ours, theirs = pdf(QuickAxis), pdf(pg.AxisItem)
+    assert b"/Subtype /Image" not in ours and b"/Subtype/Image" not in ours
+    assert abs(len(ours) - len(theirs)) < 0.05 * len(theirs)  # the same drawing, give or take
+
+
 def _drawn_pixels(qtbot, curve_type, x, y, **opts):
     """Where a curve of ``curve_type`` paints in a 300 x 200 plot whose x and y scales differ."""
     from PySide6.QtGui import QColor, QImage, QPainter

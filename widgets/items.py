@@ -10,7 +10,7 @@ import pyqtgraph as pg
 import pyqtgraph.functions as fn
 from pyqtgraph.graphicsItems.PlotCurveItem import arrayToLineSegments
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QImage, QPainter, QPen, QTransform
+from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QImage, QPainter, QPaintEngine, QPen, QTransform
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -236,7 +236,7 @@ class QuickAxis(pg.AxisItem):
             return
         t = p.transform()
         p.save()
-        if t.m12() or t.m21():  # turned: as lines (never in a plot)
+        if t.m12() or t.m21() or p.paintEngine().type() != QPaintEngine.Raster:  # turned, or a PDF or SVG: lines
             for pen, p1, p2 in (*along_x, *along_y):
                 p.setPen(pen)
                 p.drawLine(p1, p2)
@@ -300,7 +300,7 @@ class DecadeAxis(QuickAxis):
 FAR_PX = 16000.0  # segment rasterisation works in 16.16 fixed point: lines reaching beyond are clipped first
 # A line is cut at the view's edges from an end within this many px (float64 keeps 1e-4 px there); a
 # line between two ends farther out (a diverged path's later steps) is not drawn: where it would cross
-# the view is lost to rounding, and Qt's stroker draws nothing of it either.
+# the view is lost to rounding (Qt's stroker draws nothing of a line that reaches 1e20 px).
 PRECISE_PX = 1e12
 
 
