@@ -371,7 +371,7 @@ class PixelCurve(pg.PlotCurveItem):
         p.resetTransform()
         p.setRenderHint(QPainter.Antialiasing, aa)
         p.setPen(pen)
-        p.drawLines(*self._pixel_segments.drawargs())
+        p.drawLines(*segments.drawargs())
         p.restore()
 
 

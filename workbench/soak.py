@@ -198,7 +198,7 @@ def soak(app, window, changes: int = 10_000, seed: int = 0, per_visit: int = 50)
                     where, part = "in set_values", "set_values"
                 else:  # the pass draws and paints what arrived in it: an earlier change's result too
                     where = f"in the event loop, {drawing:.0f} ms of it drawing"
-                    part = "drawing" if drawing >= in_events * 500 else "painting and layout"
+                    part = "drawing" if drawing >= in_events * 1000 / 2 else "painting and layout"  # ms against s
                 ms = max(in_change, in_events) * 1000
                 over_in[part] += ms >= BUDGET_BLOCK_MS
                 blocks.append((ms, f"{panel.NAME} {where}, change {k + 1} of a visit: {change}"[:200]))
