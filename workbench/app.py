@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, Q
 
 from widgets.panel import Panel
 from widgets.render import ImageTooLarge, render_image, save_pdf, save_png, save_svg
+from widgets.repaint import RepaintGate
 from widgets.style import THEMES, Style
 from workbench import __version__
 from workbench.cli import hand_back_freed_memory
@@ -94,12 +95,18 @@ class MainWindow(QMainWindow):
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
         self.nav.currentRowChanged.connect(lambda row: self.show_panel(list(PANELS)[row]))
+        self.repaint_gate = RepaintGate(self, self.scenes_on_show)
         self.rebuild()
         geometry = read_settings(self.store)["geometry"] if self.store is not None else None
         restored = geometry is not None and self.restoreGeometry(geometry)
         if not restored or self.size() != self.size().expandedTo(self.minimumSizeHint()):
             self.resize(*DEFAULT_WINDOW_SIZE)  # none stored, or junk (refused, or smaller than the window can be)
         self.fit_to_screen()  # a laptop's 1366 x 768, or a geometry saved on a larger (or a missing) screen
+
+    def scenes_on_show(self) -> list:
+        """The graphics scenes of the panel on show (the plots a change redraws)."""
+        panel = self.stack.currentWidget()
+        return [view.scene() for view in panel.findChildren(pg.GraphicsView)] if panel is not None else []
 
     # ---- the window on its screen ------------------------------------------------------------
     def available_area(self) -> QRect:
