@@ -53,14 +53,14 @@ class QuickAxis(pg.AxisItem):
 
     _text_sizes: dict[tuple[str, str], tuple[float, float]] = {}  # (font key, label) -> (width, height)
 
-    def _text_size(self, painter: QPainter, text: str) -> tuple[float, float]:
-        key = (painter.font().key(), text)
-        size = QuickAxis._text_sizes.get(key)
+    def _text_size(self, painter: QPainter, font: str, text: str) -> tuple[float, float]:
+        """The box pyqtgraph gives ``text`` in the painter's font (whose ``key()`` is ``font``)."""
+        size = QuickAxis._text_sizes.get((font, text))
         if size is None:
             if len(QuickAxis._text_sizes) >= 4096:
                 QuickAxis._text_sizes.clear()
             box = painter.boundingRect(QRectF(0, 0, 100, 100), Qt.AlignmentFlag.AlignCenter, text)
-            size = QuickAxis._text_sizes[key] = (box.width(), box.height() * 0.8)  # pyqtgraph's 0.8
+            size = QuickAxis._text_sizes[font, text] = (box.width(), box.height() * 0.8)  # pyqtgraph's 0.8
         return size
 
     def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:
@@ -176,6 +176,7 @@ class QuickAxis(pg.AxisItem):
         item_box = self.boundingRect()
         distance = max(0, style["tickLength"]) + text_offset
         flags = TEXT_FLAGS[side]
+        font = p.font().key()
         for i in range(min(len(levels), style["maxTextLevel"] + 1)):
             if given_strings is None:
                 spacing, values = levels[i]
@@ -184,7 +185,7 @@ class QuickAxis(pg.AxisItem):
                 strings = given_strings[i]
             if len(strings) == 0:
                 continue
-            sizes = [None if positions[i][j] is None else self._text_size(p, text) for j, text in enumerate(strings)]
+            sizes = [None if x is None else self._text_size(p, font, text) for x, text in zip(positions[i], strings)]
             sizes_so_far += [size for size in sizes if size is not None]
             if sizes_so_far:
                 along = sum(size[1 - axis] for size in sizes_so_far)
@@ -214,15 +215,32 @@ class QuickAxis(pg.AxisItem):
         return axis_spec, tick_specs, text_specs
 
     _fills: tuple[list, list] = ([], [])  # translucent tick lines along x and along y, drawn by paint
+    _fill_pens: tuple[list, list] = ([], [])  # and the pens they came with (for a PDF or SVG)
 
     def drawPicture(self, p, axisSpec, tickSpecs, textSpecs) -> None:
-        """As pyqtgraph's, but translucent axis-aligned tick and grid lines are left to ``paint``."""
-        along_x, along_y, lines = [], [], []
+        """As pyqtgraph's, but translucent axis-aligned tick and grid lines are left to ``paint``
+        (kept as (x1, y1, x2, y2, colour) in the item's coordinates)."""
+        along_x, along_y, lines, pens_x, pens_y = [], [], [], [], []
+        fillable: dict[int, QColor | None] = {}  # by pen: every tick of a level has the same one
         for spec in tickSpecs:
             pen, p1, p2 = spec
-            fillable = pen.color().alpha() < 255 and pen.style() == Qt.SolidLine and pen.widthF() <= 1 and pen.isCosmetic()
-            (along_x if fillable and p1.y() == p2.y() else along_y if fillable and p1.x() == p2.x() else lines).append(spec)
-        self._fills = (along_x, along_y)
+            color = fillable.get(id(pen), False)
+            if color is False:
+                color = fillable[id(pen)] = pen.color() if (pen.color().alpha() < 255 and pen.style() == Qt.SolidLine
+                                                             and pen.widthF() <= 1 and pen.isCosmetic()) else None
+            if color is None:
+                lines.append(spec)
+                continue
+            x1, y1, x2, y2 = p1.x(), p1.y(), p2.x(), p2.y()
+            if y1 == y2:
+                along_x.append((x1, y1, x2, y2, color))
+                pens_x.append(spec)
+            elif x1 == x2:
+                along_y.append((x1, y1, x2, y2, color))
+                pens_y.append(spec)
+            else:
+                lines.append(spec)
+        self._fills, self._fill_pens = (along_x, along_y), (pens_x, pens_y)
         super().drawPicture(p, axisSpec, lines, textSpecs)
 
     def paint(self, p, opt, widget) -> None:
@@ -237,21 +255,22 @@ class QuickAxis(pg.AxisItem):
         t = p.transform()
         p.save()
         if t.m12() or t.m21() or p.paintEngine().type() != QPaintEngine.Raster:  # turned, or a PDF or SVG: lines
-            for pen, p1, p2 in (*along_x, *along_y):
+            for pen, p1, p2 in (*self._fill_pens[0], *self._fill_pens[1]):
                 p.setPen(pen)
                 p.drawLine(p1, p2)
             p.restore()
             return
         p.resetTransform()
-        for pen, p1, p2 in along_x:
-            a, b = t.map(p1), t.map(p2)
-            p.fillRect(QRectF(math.floor(min(a.x(), b.x())), math.floor(a.y()), math.floor(abs(b.x() - a.x())) + 1, 1),
-                       pen.color())
+        sx, sy, dx, dy = t.m11(), t.m22(), t.dx(), t.dy()  # device = item * scale + shift (no turn: checked above)
+        floor = math.floor
+        for x1, y, x2, _, color in along_x:
+            a, b = x1 * sx + dx, x2 * sx + dx
+            p.fillRect(QRectF(floor(min(a, b)), floor(y * sy + dy), floor(abs(b - a)) + 1, 1), color)
         bands: dict[tuple[int, int], dict[int, QColor]] = {}
-        for pen, p1, p2 in along_y:
-            a, b = t.map(p1), t.map(p2)
-            band = bands.setdefault((math.floor(min(a.y(), b.y())), math.floor(max(a.y(), b.y()))), {})
-            band.setdefault(math.floor(a.x()), pen.color())  # one line per pixel column (lines closer than 1 px: the first)
+        for x, y1, _, y2, color in along_y:
+            a, b = y1 * sy + dy, y2 * sy + dy
+            band = bands.setdefault((floor(min(a, b)), floor(max(a, b))), {})
+            band.setdefault(floor(x * sx + dx), color)  # one line per pixel column (lines closer than 1 px: the first)
         for (top, bottom), columns in bands.items():
             left = min(columns)
             row = QImage(max(columns) - left + 1, 1, QImage.Format_ARGB32_Premultiplied)
