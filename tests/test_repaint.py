@@ -78,3 +78,17 @@ def test_every_plot_repaints_once_after_the_layout_and_the_window_shows_the_chan
         assert list(counters[0].counts.values()) == [1, 1, 1], k
         assert np.array_equal(screen_image(gated[0]), screen_image(plain[0])), k
     assert twice  # the case the gate is for happened
+
+
+def test_a_scene_deleted_since_it_was_listed_is_passed_over(qtbot):
+    import shiboken6
+
+    window, label, plots, curves = figure(qtbot, gated=False)
+    gone = pg.PlotWidget()
+    stale = gone.scene()
+    shiboken6.delete(gone)
+    RepaintGate(window, lambda: [stale, *(plot.scene() for plot in plots)])
+    counter = PaintCounter([plot.viewport() for plot in plots])
+    change(label, curves, 1)
+    QApplication.processEvents()  # an exception in the filter would fail the test (pytest-qt)
+    assert list(counter.counts.values()) == [1, 1, 1]

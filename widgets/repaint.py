@@ -22,7 +22,8 @@ class RepaintGate(QObject):
     """An event filter on ``window``: before the window repaints (its UpdateRequest), the layouts
     waiting to run are run and each of ``scenes()`` (the scenes that may have changed: those on
     show) gathers its changed items; the repaints those scenes ask for meanwhile are the one that
-    follows. ``scenes`` is called at every repaint, so it should be quick."""
+    follows. ``scenes`` is called at every repaint, so it should be quick; a scene deleted since
+    it was listed is passed over."""
 
     def __init__(self, window: QWidget, scenes: Callable[[], Iterable[QGraphicsScene]]):
         super().__init__(window)
@@ -41,9 +42,12 @@ class RepaintGate(QObject):
             for _ in range(LAYOUT_ROUNDS):
                 QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
             for scene in self.scenes():
-                if hasattr(scene, "prepareForPaint"):  # pyqtgraph's: views fit their new size (else at paint: a 2nd repaint)
-                    scene.prepareForPaint()
-                QCoreApplication.sendPostedEvents(scene, QEvent.Type.MetaCall)  # its queued gathering of changed items
+                try:
+                    if hasattr(scene, "prepareForPaint"):  # pyqtgraph's: views fit their new size (else at paint: a 2nd repaint)
+                        scene.prepareForPaint()
+                    QCoreApplication.sendPostedEvents(scene, QEvent.Type.MetaCall)  # its queued gathering of changed items
+                except RuntimeError:  # deleted since it was looked up (a page rebuilt): nothing of it to paint
+                    continue
         finally:
             self.gathering = False
         return False
