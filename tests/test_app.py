@@ -224,3 +224,20 @@ def test_free_memory_goes_back_to_the_os_once_the_window_is_idle(qtbot, window, 
     assert calls == []
     window.idle.setInterval(50)
     qtbot.waitUntil(lambda: len(calls) >= 1, timeout=10_000)
+
+
+def test_the_window_gathers_the_scenes_of_the_plots_on_show_before_it_repaints(qtbot, window):
+    """widgets.repaint.RepaintGate sits on the main window; its scenes are those of the visible plots
+    of the panel on show (looked up again at a panel switch)."""
+    import pyqtgraph as pg
+
+    def visible_scenes(panel):
+        return [view.scene() for view in panel.findChildren(pg.GraphicsView) if view.isVisible()]
+
+    assert window.repaint_gate.window is window
+    assert window.scenes_on_show() == visible_scenes(window.panel) != []
+    panel = window.show_panel("transformer")
+    qtbot.waitUntil(lambda: panel.result is not None and not panel.busy(), timeout=10_000)
+    hidden = [view for view in panel.findChildren(pg.GraphicsView) if not view.isVisible()]
+    assert window.scenes_on_show() == visible_scenes(panel) != []
+    assert not {id(view.scene()) for view in hidden} & {id(scene) for scene in window.scenes_on_show()}

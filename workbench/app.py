@@ -6,7 +6,6 @@ import html
 import json
 import os
 import platform
-import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -33,7 +32,6 @@ from workbench.scene import SceneError, read_scene, save_scene, write_atomic
 
 FONT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
 DEFAULT_WINDOW_SIZE = (1500, 920)  # without stored (or with unusable) geometry
-SCENES_LOOKUP_S = 0.5  # the panel's scenes are looked up again at most this often (a look-up walks every widget: ~0.5 ms)
 IDLE_HAND_BACK_MS = 2000  # after the last draw: free memory glibc holds goes back to the OS (cli.hand_back_freed_memory)
 
 
@@ -106,18 +104,21 @@ class MainWindow(QMainWindow):
         self.fit_to_screen()  # a laptop's 1366 x 768, or a geometry saved on a larger (or a missing) screen
 
     def scenes_on_show(self) -> list:
-        """The graphics scenes of the panel on show (the plots a change redraws), looked up again
-        when the panel changes and at most every SCENES_LOOKUP_S (a page built since is gathered
-        from then on; until then Qt repaints its plots on their own)."""
-        panel, now = self.stack.currentWidget(), time.monotonic()
-        if panel is not self._scenes_of or now - self._scenes_at > SCENES_LOOKUP_S:
-            self._scenes = [view.scene() for view in panel.findChildren(pg.GraphicsView)] if panel is not None else []
-            self._scenes_of, self._scenes_at = panel, now
+        """The graphics scenes of the plots on show (those a change redraws), looked up again after
+        a panel switch and after each finished draw (a look-up walks every widget of the panel,
+        ~0.5 ms, and a window repaints several times per change)."""
+        panel = self.stack.currentWidget()
+        if panel is not self._scenes_of:
+            views = panel.findChildren(pg.GraphicsView) if panel is not None else []
+            self._scenes = [view.scene() for view in views if view.isVisible()]  # a page not shown has nothing to paint
+            self._scenes_of = panel
         return self._scenes
+
+    def forget_scenes(self) -> None:
+        self._scenes_of = None
 
     _scenes: list = []
     _scenes_of = None
-    _scenes_at = 0.0
 
     # ---- the window on its screen ------------------------------------------------------------
     def available_area(self) -> QRect:
@@ -265,6 +266,7 @@ class MainWindow(QMainWindow):
             panel = panel_class(name)(self.style_, self.saved_values.get(name))
             panel.message.connect(self.show_message)
             panel.drawn.connect(self.idle.start)
+            panel.drawn.connect(self.forget_scenes)  # its pages may have changed
             panel.set_notes_visible(self.show_notes)
             panel.notes_closed.connect(lambda: self.notes_action.setChecked(False))  # dragged shut: as Ctrl+N
             panel.figure.setFocusPolicy(Qt.ClickFocus)
