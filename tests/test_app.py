@@ -241,3 +241,11 @@ def test_the_window_gathers_the_scenes_of_the_plots_on_show_before_it_repaints(q
     hidden = [view for view in panel.findChildren(pg.GraphicsView) if not view.isVisible()]
     assert window.scenes_on_show() == visible_scenes(panel) != []
     assert not {id(view.scene()) for view in hidden} & {id(scene) for scene in window.scenes_on_show()}
+
+
+def test_the_first_status_message_leaves_the_panels_where_they_are(window):
+    """The status bar is there from the start: a first message neither shrinks nor repaints the panel."""
+    before = window.centralWidget().geometry()
+    window.show_message("a first message")
+    QApplication.processEvents()
+    assert window.statusBar().isVisible() and window.centralWidget().geometry() == before

@@ -94,6 +94,7 @@ class MainWindow(QMainWindow):
         row.addWidget(self.nav)
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+        self.statusBar()  # there from the start: the first message does not shrink (and repaint) every panel
         self.nav.currentRowChanged.connect(lambda row: self.show_panel(list(PANELS)[row]))
         self.repaint_gate = RepaintGate(self, self.scenes_on_show)
         self.rebuild()
