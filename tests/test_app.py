@@ -243,8 +243,13 @@ def test_the_window_gathers_the_scenes_of_the_plots_on_show_before_it_repaints(q
     assert not {id(view.scene()) for view in hidden} & {id(scene) for scene in window.scenes_on_show()}
 
 
-def test_the_first_status_message_leaves_the_panels_where_they_are(window):
+def test_the_first_status_message_leaves_the_panels_where_they_are(qtbot, style):
     """The status bar is there from the start: a first message neither shrinks nor repaints the panel."""
+    from workbench.app import MainWindow
+    window = MainWindow(style, "training")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.panel.result is not None, timeout=10_000)
     before = window.centralWidget().geometry()
     window.show_message("a first message")
     QApplication.processEvents()
