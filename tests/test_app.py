@@ -239,7 +239,7 @@ def test_the_window_gathers_the_scenes_of_the_plots_on_show_before_it_repaints(q
     panel = window.show_panel("transformer")
     qtbot.waitUntil(lambda: panel.result is not None and not panel.busy(), timeout=10_000)
     hidden = [view for view in panel.findChildren(pg.GraphicsView) if not view.isVisible()]
-    assert window.scenes_on_show() == visible_scenes(panel) != []
+    qtbot.waitUntil(lambda: window.scenes_on_show() == visible_scenes(panel) != [], timeout=3_000)  # pages built since: within SCENES_LOOKUP_S
     assert not {id(view.scene()) for view in hidden} & {id(scene) for scene in window.scenes_on_show()}
 
 

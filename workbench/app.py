@@ -6,6 +6,7 @@ import html
 import json
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -32,6 +33,7 @@ from workbench.scene import SceneError, read_scene, save_scene, write_atomic
 
 FONT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
 DEFAULT_WINDOW_SIZE = (1500, 920)  # without stored (or with unusable) geometry
+SCENES_LOOKUP_S = 0.5  # a panel's plots are looked up again at most this often (see MainWindow.scenes_on_show)
 IDLE_HAND_BACK_MS = 2000  # after the last draw: free memory glibc holds goes back to the OS (cli.hand_back_freed_memory)
 
 
@@ -105,21 +107,30 @@ class MainWindow(QMainWindow):
         self.fit_to_screen()  # a laptop's 1366 x 768, or a geometry saved on a larger (or a missing) screen
 
     def scenes_on_show(self) -> list:
-        """The graphics scenes of the plots on show (those a change redraws), looked up again after
-        a panel switch and after each finished draw (a look-up walks every widget of the panel,
-        ~0.5 ms, and a window repaints several times per change)."""
+        """The graphics scenes of the plots on show (those a change redraws). The panel's plots are
+        looked up again at a panel switch and, at most every SCENES_LOOKUP_S, after a finished draw
+        (a look-up walks every widget of the panel, ~0.5 ms; a page built since is gathered from
+        then on, until then Qt repaints its plots on their own)."""
         panel = self.stack.currentWidget()
-        if panel is not self._scenes_of:
-            views = panel.findChildren(pg.GraphicsView) if panel is not None else []
-            self._scenes = [view.scene() for view in views if view.isVisible()]  # a page not shown has nothing to paint
-            self._scenes_of = panel
-        return self._scenes
+        if panel is not self._views_of or (self._views_stale and time.monotonic() - self._views_at >= SCENES_LOOKUP_S):
+            self._views = panel.findChildren(pg.GraphicsView) if panel is not None else []
+            self._views_of, self._views_at, self._views_stale = panel, time.monotonic(), False
+        scenes = []
+        for view in self._views:
+            try:
+                if view.isVisible():  # a page not shown has nothing to paint
+                    scenes.append(view.scene())
+            except RuntimeError:  # deleted (a page rebuilt): found again at the next look-up
+                self._views_stale = True
+        return scenes
 
     def forget_scenes(self) -> None:
-        self._scenes_of = None
+        self._views_stale = True
 
-    _scenes: list = []
-    _scenes_of = None
+    _views: list = []
+    _views_of = None
+    _views_at = 0.0
+    _views_stale = False
 
     # ---- the window on its screen ------------------------------------------------------------
     def available_area(self) -> QRect:
