@@ -1,5 +1,6 @@
 """RepaintGate: a change that redraws several plots and relays out the figure repaints each plot
-once, after the layout, and the window shows what an ungated one shows."""
+once, after the layout, and the window shows what an ungated one shows; past its paint budget a
+repaint leaves the plots still to come for the next pass."""
 
 import numpy as np
 import pyqtgraph as pg
@@ -25,7 +26,7 @@ class PaintCounter(QObject):
         self.counts = dict.fromkeys(self.counts, 0)
 
 
-def figure(qtbot, gated: bool):
+def figure(qtbot, gated: bool, budget_ms: float = 1e9):
     """A label above three plots (three scenes), shown and settled."""
     window = QWidget()
     layout = QVBoxLayout(window)
@@ -37,8 +38,9 @@ def figure(qtbot, gated: bool):
         plot.disableAutoRange()
         layout.addWidget(plot)
     curves = [plot.plot([0, 1], [0, 1], pen=pg.mkPen("y", width=2)) for plot in plots]
+    window.painted = PaintCounter([plot.viewport() for plot in plots])  # before the gate: counts the paints it lets through
     if gated:
-        RepaintGate(window, lambda: [plot.scene() for plot in plots])
+        window.gate = RepaintGate(window, lambda: plots, budget_ms)
     qtbot.addWidget(window)
     window.resize(360, 600)
     window.show()
@@ -64,7 +66,7 @@ def screen_image(window) -> np.ndarray:
 def test_every_plot_repaints_once_after_the_layout_and_the_window_shows_the_change(qtbot):
     gated = figure(qtbot, gated=True)
     plain = figure(qtbot, gated=False)
-    counters = [PaintCounter([plot.viewport() for plot in plots]) for _, _, plots, _ in (gated, plain)]
+    counters = [gated[0].painted, plain[0].painted]
     twice = 0
     for k in range(1, 5):
         for (window, label, _, curves), counter in zip((gated, plain), counters):
@@ -80,15 +82,40 @@ def test_every_plot_repaints_once_after_the_layout_and_the_window_shows_the_chan
     assert twice  # the case the gate is for happened
 
 
-def test_a_scene_deleted_since_it_was_listed_is_passed_over(qtbot):
+def test_a_view_deleted_since_it_was_listed_is_passed_over(qtbot):
     import shiboken6
 
     window, label, plots, curves = figure(qtbot, gated=False)
-    gone = pg.PlotWidget()
-    stale = gone.scene()
-    shiboken6.delete(gone)
-    RepaintGate(window, lambda: [stale, *(plot.scene() for plot in plots)])
-    counter = PaintCounter([plot.viewport() for plot in plots])
+    stale = pg.PlotWidget()
+    shiboken6.delete(stale)
+    RepaintGate(window, lambda: [stale, *plots])
+    counter = window.painted
+    counter.reset()
     change(label, curves, 1)
     QApplication.processEvents()  # an exception in the filter would fail the test (pytest-qt)
+    assert list(counter.counts.values()) == [1, 1, 1]
+
+
+def test_past_its_budget_a_repaint_leaves_the_plots_to_come_for_the_next_pass(qtbot):
+    """Budget 0: the first plot of a repaint paints, the others keep their old picture for one pass
+    and paint in the next; then the window shows what an ungated one shows. A plot just moved (the
+    label grew above it) is never left with its old picture."""
+    gated = figure(qtbot, gated=True, budget_ms=0.0)
+    plain = figure(qtbot, gated=False)
+    window, label, plots, curves = gated
+    counter = window.painted
+    for k in range(1, 4):
+        counter.reset()
+        for curve in gated[3] + plain[3]:
+            curve.setData([0, 1, 2], [k % 3, 0, 3 - k % 3])
+        QApplication.processEvents()
+        assert sum(counter.counts.values()) == 1, k  # one plot; two wait (their old pictures on screen)
+        assert not np.array_equal(screen_image(window), screen_image(plain[0])), k
+        for _ in range(4):
+            QApplication.processEvents()
+        assert list(counter.counts.values()) == [1, 1, 1], k  # each painted once: a plot waits one pass at most
+        assert np.array_equal(screen_image(window), screen_image(plain[0])), k
+    counter.reset()
+    change(label, curves, 5)  # every plot moves: none keeps its old picture
+    QApplication.processEvents()
     assert list(counter.counts.values()) == [1, 1, 1]

@@ -33,7 +33,7 @@ from workbench.scene import SceneError, read_scene, save_scene, write_atomic
 
 FONT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
 DEFAULT_WINDOW_SIZE = (1500, 920)  # without stored (or with unusable) geometry
-SCENES_LOOKUP_S = 0.5  # a panel's plots are looked up again at most this often (see MainWindow.scenes_on_show)
+SCENES_LOOKUP_S = 0.5  # a panel's plots are looked up again at most this often (see MainWindow.views_on_show)
 IDLE_HAND_BACK_MS = 2000  # after the last draw: free memory glibc holds goes back to the OS (cli.hand_back_freed_memory)
 
 
@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.statusBar()  # there from the start: the first message does not shrink (and repaint) every panel
         self.nav.currentRowChanged.connect(lambda row: self.show_panel(list(PANELS)[row]))
-        self.repaint_gate = RepaintGate(self, self.scenes_on_show)
+        self.repaint_gate = RepaintGate(self, self.views_on_show)
         self.rebuild()
         geometry = read_settings(self.store)["geometry"] if self.store is not None else None
         restored = geometry is not None and self.restoreGeometry(geometry)
@@ -106,23 +106,23 @@ class MainWindow(QMainWindow):
             self.resize(*DEFAULT_WINDOW_SIZE)  # none stored, or junk (refused, or smaller than the window can be)
         self.fit_to_screen()  # a laptop's 1366 x 768, or a geometry saved on a larger (or a missing) screen
 
-    def scenes_on_show(self) -> list:
-        """The graphics scenes of the plots on show (those a change redraws). The panel's plots are
-        looked up again at a panel switch and, at most every SCENES_LOOKUP_S, after a finished draw
-        (a look-up walks every widget of the panel, ~0.5 ms; a page built since is gathered from
-        then on, until then Qt repaints its plots on their own)."""
+    def views_on_show(self) -> list:
+        """The plots on show (those a change redraws). The panel's plots are looked up again at a
+        panel switch and, at most every SCENES_LOOKUP_S, after a finished draw (a look-up walks
+        every widget of the panel, ~0.5 ms; a page built since is gathered from then on, until
+        then Qt repaints its plots on their own)."""
         panel = self.stack.currentWidget()
         if panel is not self._views_of or (self._views_stale and time.monotonic() - self._views_at >= SCENES_LOOKUP_S):
             self._views = panel.findChildren(pg.GraphicsView) if panel is not None else []
             self._views_of, self._views_at, self._views_stale = panel, time.monotonic(), False
-        scenes = []
+        shown = []
         for view in self._views:
             try:
                 if view.isVisible():  # a page not shown has nothing to paint
-                    scenes.append(view.scene())
+                    shown.append(view)
             except RuntimeError:  # deleted (a page rebuilt): found again at the next look-up
                 self._views_stale = True
-        return scenes
+        return shown
 
     def forget_scenes(self) -> None:
         self._views_stale = True
