@@ -226,23 +226,6 @@ def test_free_memory_goes_back_to_the_os_once_the_window_is_idle(qtbot, window, 
     qtbot.waitUntil(lambda: len(calls) >= 1, timeout=10_000)
 
 
-def test_the_window_gathers_the_scenes_of_the_plots_on_show_before_it_repaints(qtbot, window):
-    """widgets.repaint.RepaintGate sits on the main window; its scenes are those of the visible plots
-    of the panel on show (looked up again at a panel switch)."""
-    import pyqtgraph as pg
-
-    def visible_views(panel):
-        return [view for view in panel.findChildren(pg.GraphicsView) if view.isVisible()]
-
-    assert window.repaint_gate.window is window
-    assert window.views_on_show() == visible_views(window.panel) != []
-    panel = window.show_panel("transformer")
-    qtbot.waitUntil(lambda: panel.result is not None and not panel.busy(), timeout=10_000)
-    hidden = [view for view in panel.findChildren(pg.GraphicsView) if not view.isVisible()]
-    qtbot.waitUntil(lambda: window.views_on_show() == visible_views(panel) != [], timeout=3_000)  # pages built since: within SCENES_LOOKUP_S
-    assert not {id(view) for view in hidden} & {id(view) for view in window.views_on_show()}
-
-
 def test_the_first_status_message_leaves_the_panels_where_they_are(qtbot, style):
     """The status bar is there from the start: a first message neither shrinks nor repaints the panel."""
     from workbench.app import MainWindow

@@ -6,7 +6,6 @@ import html
 import json
 import os
 import platform
-import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -20,7 +19,6 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, Q
 
 from widgets.panel import Panel
 from widgets.render import ImageTooLarge, render_image, save_pdf, save_png, save_svg
-from widgets.repaint import RepaintGate
 from widgets.style import THEMES, Style
 from workbench import __version__
 from workbench.cli import hand_back_freed_memory
@@ -33,7 +31,6 @@ from workbench.scene import SceneError, read_scene, save_scene, write_atomic
 
 FONT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
 DEFAULT_WINDOW_SIZE = (1500, 920)  # without stored (or with unusable) geometry
-SCENES_LOOKUP_S = 0.5  # a panel's plots are looked up again at most this often (see MainWindow.views_on_show)
 IDLE_HAND_BACK_MS = 2000  # after the last draw: free memory glibc holds goes back to the OS (cli.hand_back_freed_memory)
 
 
@@ -98,39 +95,12 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.statusBar()  # there from the start: the first message does not shrink (and repaint) every panel
         self.nav.currentRowChanged.connect(lambda row: self.show_panel(list(PANELS)[row]))
-        self.repaint_gate = RepaintGate(self, self.views_on_show)
         self.rebuild()
         geometry = read_settings(self.store)["geometry"] if self.store is not None else None
         restored = geometry is not None and self.restoreGeometry(geometry)
         if not restored or self.size() != self.size().expandedTo(self.minimumSizeHint()):
             self.resize(*DEFAULT_WINDOW_SIZE)  # none stored, or junk (refused, or smaller than the window can be)
         self.fit_to_screen()  # a laptop's 1366 x 768, or a geometry saved on a larger (or a missing) screen
-
-    def views_on_show(self) -> list:
-        """The plots on show (those a change redraws). The panel's plots are looked up again at a
-        panel switch and, at most every SCENES_LOOKUP_S, after a finished draw (a look-up walks
-        every widget of the panel, ~0.5 ms; a page built since is gathered from then on, until
-        then Qt repaints its plots on their own)."""
-        panel = self.stack.currentWidget()
-        if panel is not self._views_of or (self._views_stale and time.monotonic() - self._views_at >= SCENES_LOOKUP_S):
-            self._views = panel.findChildren(pg.GraphicsView) if panel is not None else []
-            self._views_of, self._views_at, self._views_stale = panel, time.monotonic(), False
-        shown = []
-        for view in self._views:
-            try:
-                if view.isVisible():  # a page not shown has nothing to paint
-                    shown.append(view)
-            except RuntimeError:  # deleted (a page rebuilt): found again at the next look-up
-                self._views_stale = True
-        return shown
-
-    def forget_scenes(self) -> None:
-        self._views_stale = True
-
-    _views: list = []
-    _views_of = None
-    _views_at = 0.0
-    _views_stale = False
 
     # ---- the window on its screen ------------------------------------------------------------
     def available_area(self) -> QRect:
@@ -278,7 +248,6 @@ class MainWindow(QMainWindow):
             panel = panel_class(name)(self.style_, self.saved_values.get(name))
             panel.message.connect(self.show_message)
             panel.drawn.connect(self.idle.start)
-            panel.drawn.connect(self.forget_scenes)  # its pages may have changed
             panel.set_notes_visible(self.show_notes)
             panel.notes_closed.connect(lambda: self.notes_action.setChecked(False))  # dragged shut: as Ctrl+N
             panel.figure.setFocusPolicy(Qt.ClickFocus)
