@@ -215,12 +215,11 @@ class QuickAxis(pg.AxisItem):
         return axis_spec, tick_specs, text_specs
 
     _fills: tuple[list, list] = ([], [])  # translucent tick lines along x and along y, drawn by paint
-    _fill_pens: tuple[list, list] = ([], [])  # and the pens they came with (for a PDF or SVG)
 
     def drawPicture(self, p, axisSpec, tickSpecs, textSpecs) -> None:
         """As pyqtgraph's, but translucent axis-aligned tick and grid lines are left to ``paint``
-        (kept as (x1, y1, x2, y2, colour) in the item's coordinates)."""
-        along_x, along_y, lines, pens_x, pens_y = [], [], [], [], []
+        (kept as (x1, y1, x2, y2, colour, spec) in the item's coordinates)."""
+        along_x, along_y, lines = [], [], []
         fillable: dict[int, QColor | None] = {}  # by pen: every tick of a level has the same one
         for spec in tickSpecs:
             pen, p1, p2 = spec
@@ -232,15 +231,11 @@ class QuickAxis(pg.AxisItem):
                 lines.append(spec)
                 continue
             x1, y1, x2, y2 = p1.x(), p1.y(), p2.x(), p2.y()
-            if y1 == y2:
-                along_x.append((x1, y1, x2, y2, color))
-                pens_x.append(spec)
-            elif x1 == x2:
-                along_y.append((x1, y1, x2, y2, color))
-                pens_y.append(spec)
+            if y1 == y2 or x1 == x2:
+                (along_x if y1 == y2 else along_y).append((x1, y1, x2, y2, color, spec))
             else:
                 lines.append(spec)
-        self._fills, self._fill_pens = (along_x, along_y), (pens_x, pens_y)
+        self._fills = (along_x, along_y)
         super().drawPicture(p, axisSpec, lines, textSpecs)
 
     def paint(self, p, opt, widget) -> None:
@@ -255,7 +250,7 @@ class QuickAxis(pg.AxisItem):
         t = p.transform()
         p.save()
         if t.m12() or t.m21() or p.paintEngine().type() != QPaintEngine.Raster:  # turned, or a PDF or SVG: lines
-            for pen, p1, p2 in (*self._fill_pens[0], *self._fill_pens[1]):
+            for *_, (pen, p1, p2) in (*along_x, *along_y):
                 p.setPen(pen)
                 p.drawLine(p1, p2)
             p.restore()
@@ -263,11 +258,11 @@ class QuickAxis(pg.AxisItem):
         p.resetTransform()
         sx, sy, dx, dy = t.m11(), t.m22(), t.dx(), t.dy()  # device = item * scale + shift (no turn: checked above)
         floor = math.floor
-        for x1, y, x2, _, color in along_x:
+        for x1, y, x2, _, color, _ in along_x:
             a, b = x1 * sx + dx, x2 * sx + dx
             p.fillRect(QRectF(floor(min(a, b)), floor(y * sy + dy), floor(abs(b - a)) + 1, 1), color)
         bands: dict[tuple[int, int], dict[int, QColor]] = {}
-        for x, y1, _, y2, color in along_y:
+        for x, y1, _, y2, color, _ in along_y:
             a, b = y1 * sy + dy, y2 * sy + dy
             band = bands.setdefault((floor(min(a, b)), floor(max(a, b))), {})
             band.setdefault(floor(x * sx + dx), color)  # one line per pixel column (lines closer than 1 px: the first)
