@@ -206,6 +206,31 @@ print(" ".join(sorted(m for m in sys.modules if m.startswith("widgets."))))
     assert not loaded & {f"widgets.{name}" for name in PANELS if name != "optimizers"}, loaded
 
 
+def test_a_window_a_script_leaves_undeleted_is_deleted_at_exit_before_pyside_cleans_up(tmp_path):
+    """PySide6's own clean-up at exit deletes what Python owns in no set order (a plot item before
+    its window could crash the process); workbench.app deletes its main windows first. The script's
+    own exit hook, registered between PySide6's and workbench.app's, runs between the two."""
+    import subprocess
+    import sys
+    script = """
+import atexit, shiboken6
+from PySide6.QtWidgets import QApplication
+atexit.register(lambda: print("at exit, window alive:", shiboken6.isValid(window), "panel retired:", window.panel in RETIRED))
+from widgets.panel import RETIRED
+from widgets.style import Style
+from workbench.app import MainWindow
+app = QApplication([])
+window = MainWindow(Style(), "optimizers")
+window.show()
+window.show_panel("activations")
+app.processEvents()
+"""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "WORKBENCH_CONFIG_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "at exit, window alive: False panel retired: True"
+
+
 def test_free_memory_goes_back_to_the_os_once_the_window_is_idle(qtbot, window, monkeypatch):
     """Every draw (re)starts a single-shot wait of IDLE_HAND_BACK_MS; when it runs out, glibc's free
     pages go back to the OS."""
@@ -224,6 +249,23 @@ def test_free_memory_goes_back_to_the_os_once_the_window_is_idle(qtbot, window, 
     assert calls == []
     window.idle.setInterval(50)
     qtbot.waitUntil(lambda: len(calls) >= 1, timeout=10_000)
+
+
+def test_the_window_gathers_the_scenes_of_the_plots_on_show_before_it_repaints(qtbot, window):
+    """widgets.repaint.RepaintGate sits on the main window; its scenes are those of the visible plots
+    of the panel on show (looked up again at a panel switch)."""
+    import pyqtgraph as pg
+
+    def visible_views(panel):
+        return [view for view in panel.findChildren(pg.GraphicsView) if view.isVisible()]
+
+    assert window.repaint_gate.window is window
+    assert window.views_on_show() == visible_views(window.panel) != []
+    panel = window.show_panel("transformer")
+    qtbot.waitUntil(lambda: panel.result is not None and not panel.busy(), timeout=10_000)
+    hidden = [view for view in panel.findChildren(pg.GraphicsView) if not view.isVisible()]
+    qtbot.waitUntil(lambda: window.views_on_show() == visible_views(panel) != [], timeout=3_000)  # pages built since: within SCENES_LOOKUP_S
+    assert not {id(view) for view in hidden} & {id(view) for view in window.views_on_show()}
 
 
 def test_the_first_status_message_leaves_the_panels_where_they_are(qtbot, style):

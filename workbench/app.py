@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import atexit
 import html
 import json
 import os
 import platform
+import time
+import weakref
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pyqtgraph as pg
 import PySide6
-from PySide6.QtCore import QRect, QSettings, QStandardPaths, Qt, QTimer, QUrl
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent, QRect, QSettings, QStandardPaths, Qt, QTimer, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QLabel, QListWidget, QMainWindow,
                                QMessageBox, QStackedWidget, QWidget)
 
 from widgets.panel import Panel
 from widgets.render import ImageTooLarge, render_image, save_pdf, save_png, save_svg
+from widgets.repaint import RepaintGate
 from widgets.style import THEMES, Style
 from workbench import __version__
 from workbench.cli import hand_back_freed_memory
@@ -31,6 +36,7 @@ from workbench.scene import SceneError, read_scene, save_scene, write_atomic
 
 FONT_SCALES = (0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
 DEFAULT_WINDOW_SIZE = (1500, 920)  # without stored (or with unusable) geometry
+SCENES_LOOKUP_S = 0.5  # a panel's plots are looked up again at most this often (see MainWindow.views_on_show)
 IDLE_HAND_BACK_MS = 2000  # after the last draw: free memory glibc holds goes back to the OS (cli.hand_back_freed_memory)
 
 
@@ -67,12 +73,34 @@ def _float(value: Any) -> float | None:
         return None
 
 
+LIVE_WINDOWS: "weakref.WeakSet[MainWindow]" = weakref.WeakSet()
+
+
+def delete_windows_left_at_exit() -> None:
+    """Delete the main windows a script (a test, a notebook) left undeleted, before PySide6's own
+    clean-up does: atexit runs the last registered first, and PySide6 registered its clean-up when
+    it was imported, before this module. That clean-up deletes every Qt object Python owns in no set
+    order; a plot item deleted before its window then calls back into Python from half-deleted
+    parts and the process crashed as it exited (SIGSEGV after the laptop-screen test's last line)."""
+    windows = [window for window in LIVE_WINDOWS if shiboken6.isValid(window)]
+    for window in windows:
+        for panel in window.panels.values():
+            panel.retire()
+        window.deleteLater()
+    if windows:
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+
+
+atexit.register(delete_windows_left_at_exit)
+
+
 class MainWindow(QMainWindow):
     """Sidebar of panels, a stack of panel widgets (created on first visit), menus."""
 
     def __init__(self, style: Style, panel: str, values: Mapping[str, Mapping[str, Any]] | None = None,
                  store: QSettings | None = None, show_notes: bool = True):
         super().__init__()
+        LIVE_WINDOWS.add(self)
         self.setObjectName("main_window")
         self.style_ = style
         self.store = store
@@ -95,12 +123,39 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.statusBar()  # there from the start: the first message does not shrink (and repaint) every panel
         self.nav.currentRowChanged.connect(lambda row: self.show_panel(list(PANELS)[row]))
+        self.repaint_gate = RepaintGate(self, self.views_on_show)
         self.rebuild()
         geometry = read_settings(self.store)["geometry"] if self.store is not None else None
         restored = geometry is not None and self.restoreGeometry(geometry)
         if not restored or self.size() != self.size().expandedTo(self.minimumSizeHint()):
             self.resize(*DEFAULT_WINDOW_SIZE)  # none stored, or junk (refused, or smaller than the window can be)
         self.fit_to_screen()  # a laptop's 1366 x 768, or a geometry saved on a larger (or a missing) screen
+
+    def views_on_show(self) -> list:
+        """The plots on show (those a change redraws). The panel's plots are looked up again at a
+        panel switch and, at most every SCENES_LOOKUP_S, after a finished draw (a look-up walks
+        every widget of the panel, ~0.5 ms; a page built since is gathered from then on, until
+        then Qt repaints its plots on their own)."""
+        panel = self.stack.currentWidget()
+        if panel is not self._views_of or (self._views_stale and time.monotonic() - self._views_at >= SCENES_LOOKUP_S):
+            self._views = panel.findChildren(pg.GraphicsView) if panel is not None else []
+            self._views_of, self._views_at, self._views_stale = panel, time.monotonic(), False
+        shown = []
+        for view in self._views:
+            try:
+                if view.isVisible():  # a page not shown has nothing to paint
+                    shown.append(view)
+            except RuntimeError:  # deleted (a page rebuilt): found again at the next look-up
+                self._views_stale = True
+        return shown
+
+    def forget_scenes(self) -> None:
+        self._views_stale = True
+
+    _views: list = []
+    _views_of = None
+    _views_at = 0.0
+    _views_stale = False
 
     # ---- the window on its screen ------------------------------------------------------------
     def available_area(self) -> QRect:
@@ -248,6 +303,7 @@ class MainWindow(QMainWindow):
             panel = panel_class(name)(self.style_, self.saved_values.get(name))
             panel.message.connect(self.show_message)
             panel.drawn.connect(self.idle.start)
+            panel.drawn.connect(self.forget_scenes)  # its pages may have changed
             panel.set_notes_visible(self.show_notes)
             panel.notes_closed.connect(lambda: self.notes_action.setChecked(False))  # dragged shut: as Ctrl+N
             panel.figure.setFocusPolicy(Qt.ClickFocus)
