@@ -5,7 +5,9 @@ import os
 import sys
 import tempfile
 
-from workbench import offscreen  # Qt-free
+from workbench import offscreen, one_blas_thread  # Qt-free
+
+one_blas_thread()  # as the app: before numpy loads its BLAS (the cards' training runs need its kernels)
 
 os.environ["QT_QPA_PLATFORM"] = offscreen.platform()  # a desktop's screen: the window keeps its 1500 x 920
 os.environ["WORKBENCH_CONFIG_DIR"] = tempfile.mkdtemp(prefix="workbench-test-config-")
