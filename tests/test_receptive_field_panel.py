@@ -34,6 +34,19 @@ def test_default_table_is_vgg16(panel):
     assert panel.table.item(0, 8).toolTip() == table.rows[0].formula
 
 
+def test_cells_of_rows_added_later_are_editable_where_the_layer_is_and_right_aligned_where_computed(panel):
+    longest = max(rf.PRESETS.values(), key=len)
+    assert panel.set_values({"layers": rf.format_layers(longest)})
+    panel.compute_now()
+    last = panel.table.rowCount() - 1
+    assert last > 17  # more rows than the default's 18: cells made since
+    for column in range(panel.table.columnCount()):
+        item = panel.table.item(last, column)
+        editable = bool(item.flags() & Qt.ItemIsEditable)
+        assert editable == (column < 7) and item.flags() & Qt.ItemIsSelectable and item.flags() & Qt.ItemIsEnabled
+        assert (item.textAlignment() == int(Qt.AlignRight | Qt.AlignVCenter)) == (column >= 7), column
+
+
 def test_nested_squares_are_the_input_regions(panel):
     layers = rf.PRESETS["vgg16"]
     rows = panel.result.regions

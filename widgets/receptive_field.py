@@ -297,6 +297,11 @@ class ReceptiveFieldPanel(Panel):
         headers = [tr("name"), tr("kind"), tr("kernel"), tr("stride"), tr("padding"), tr("dilation"), tr("channels"),
                    tr("output size"), tr("rf"), tr("jump"), tr("start"), tr("parameters")]
         self.table.setHorizontalHeaderLabels(headers)
+        editable, computed = QTableWidgetItem(), QTableWidgetItem()  # new cells are copies: flags set once, not per cell
+        editable.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled | Qt.ItemIsEditable)
+        computed.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled)
+        computed.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+        self._cell_prototypes = (editable, computed)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)  # sized once per fill
         self.table.verticalHeader().setDefaultSectionSize(int(st.point_size * 2.2))
         self.table.setMinimumHeight(int(st.point_size * 2.2 * 5.5))  # header and four rows, even on a 768-pixel screen
@@ -456,11 +461,7 @@ class ReceptiveFieldPanel(Panel):
                 for c, value in enumerate(cells):
                     item = self.table.item(r, c)
                     if item is None:
-                        item = QTableWidgetItem()
-                        editable = Qt.ItemIsEditable if c < len(EDIT_COLUMNS) else Qt.NoItemFlags
-                        item.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled | editable)
-                        if c >= len(EDIT_COLUMNS):
-                            item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                        item = self._cell_prototypes[c >= len(EDIT_COLUMNS)].clone()
                         self.table.setItem(r, c, item)
                     if item.text() != str(value):
                         item.setText(str(value))
