@@ -175,6 +175,14 @@ def test_the_picture_is_bundled():
     assert image.shape == (224, 224, 4) and image[..., 3].min() == 255 and image.std() > 10
 
 
+def test_the_input_picture_drawn_is_the_one_the_compute_scaled_to_the_input_size(qtbot, panel):
+    with qtbot.waitSignal(panel.drawn, timeout=10_000):
+        assert panel.set_values({"input_size": 300})
+    assert panel.result.image.shape == (300, 300, 4)
+    np.testing.assert_array_equal(panel.result.image, scene_image(300))
+    np.testing.assert_array_equal(panel.image.image, scene_image(300))
+
+
 @pytest.mark.parametrize("changes, words", [
     ({"layers": "conv k=0"}, "kernel"),
     ({"layers": "; ".join(["conv k=1"] * 65)}, "64"),

@@ -199,6 +199,7 @@ class RFScene:
     regions: tuple[tuple[rf.Region, rf.Region], ...]  # per layer up to the chosen one: (rows, cols)
     comparison: tuple[tuple[str, int, int, int], ...]  # (stack, rf, weights, non-linearities)
     stacked: tuple[np.ndarray, np.ndarray, np.ndarray]
+    image: np.ndarray  # the input picture at input_size x input_size (scene_image): scaled on the worker, not at the draw
 
 
 @lru_cache(maxsize=8)
@@ -220,7 +221,8 @@ def compute_scene(values: Mapping[str, Any]) -> RFScene:
     regions = tuple((rf.input_region(layers, i, _scaled_unit(values["unit_y"], table, i, values["layer"]), values["input_size"]),
                      rf.input_region(layers, i, _scaled_unit(values["unit_x"], table, i, values["layer"]), values["input_size"]))
                     for i in range(values["layer"]))
-    return RFScene(layers, table, regions, comparison(values["channels"]), rf.stacked_convs())
+    return RFScene(layers, table, regions, comparison(values["channels"]), rf.stacked_convs(),
+                   scene_image(values["input_size"]))
 
 
 def _scaled_unit(unit: int, table: rf.Table, index: int, chosen: int) -> int:
@@ -429,7 +431,7 @@ class ReceptiveFieldPanel(Panel):
         self._select_row(v["layer"] - 1)
         if self._drawn_image_size != v["input_size"]:
             size = v["input_size"]
-            self.image.setImage(scene_image(size), autoLevels=False)
+            self.image.setImage(scene.image, autoLevels=False)
             self.image.setRect(QRectF(0, 0, size, size))
             self.image_frame.setRect(QRectF(0, 0, size, size))
             self._drawn_image_size = size
