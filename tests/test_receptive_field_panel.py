@@ -45,6 +45,12 @@ def test_cells_of_rows_added_later_are_editable_where_the_layer_is_and_right_ali
         editable = bool(item.flags() & Qt.ItemIsEditable)
         assert editable == (column < 7) and item.flags() & Qt.ItemIsSelectable and item.flags() & Qt.ItemIsEnabled
         assert (item.textAlignment() == int(Qt.AlignRight | Qt.AlignVCenter)) == (column >= 7), column
+    import shiboken6
+    cells = [panel.table.item(last, column) for column in range(panel.table.columnCount())]
+    assert panel.set_values({"layers": PARAMS.defaults()["layers"]})
+    panel.compute_now()
+    assert panel.table.rowCount() == 18
+    assert not any(shiboken6.isValid(cell) for cell in cells)  # the table deleted them, and their wrappers know it
 
 
 def test_nested_squares_are_the_input_regions(panel):

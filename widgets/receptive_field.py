@@ -303,7 +303,8 @@ class ReceptiveFieldPanel(Panel):
         editable.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled | Qt.ItemIsEditable)
         computed.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled)
         computed.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        self._cell_prototypes = (editable, computed)
+        self._cell_prototypes = (editable, computed)  # copied from Python: a cell clone() makes in C++ has no wrapper
+        # that learns of its deletion, and a later object at its address got the stale wrapper (a crash)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)  # sized once per fill
         self.table.verticalHeader().setDefaultSectionSize(int(st.point_size * 2.2))
         self.table.setMinimumHeight(int(st.point_size * 2.2 * 5.5))  # header and four rows, even on a 768-pixel screen
@@ -337,7 +338,7 @@ class ReceptiveFieldPanel(Panel):
         column.addWidget(splitter, 1)
         ci = self.canvas.ci
         # the input with the chosen unit's field at every layer
-        self.input_view = ci.addPlot(row=0, col=0, rowspan=2)
+        self.input_view = ci.addPlot(row=0, col=0, rowspan=2, enableMenu=False)
         st.style_plot(self.input_view, tr("Input: the chosen unit's field at every layer"), "", "")
         self.input_view.showGrid(x=False, y=False)
         self.input_view.getViewBox().invertY(True)
@@ -375,7 +376,7 @@ class ReceptiveFieldPanel(Panel):
         legend.addItem(self.rf_curve, tr("receptive field rf"))
         legend.addItem(self.jump_curve, tr("jump (stride product)"))
         # effective receptive field
-        self.erf_plot = ci.addPlot(row=1, col=1)
+        self.erf_plot = ci.addPlot(row=1, col=1, enableMenu=False)
         st.style_plot(self.erf_plot, tr("Effective field: |∂ unit / ∂ input|"), "", "")
         self.erf_plot.showGrid(x=False, y=False)
         self.erf_plot.getViewBox().invertY(True)
@@ -463,7 +464,7 @@ class ReceptiveFieldPanel(Panel):
                 for c, value in enumerate(cells):
                     item = self.table.item(r, c)
                     if item is None:
-                        item = self._cell_prototypes[c >= len(EDIT_COLUMNS)].clone()
+                        item = QTableWidgetItem(self._cell_prototypes[c >= len(EDIT_COLUMNS)])
                         self.table.setItem(r, c, item)
                     if item.text() != str(value):
                         item.setText(str(value))
