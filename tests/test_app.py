@@ -279,3 +279,35 @@ def test_the_first_status_message_leaves_the_panels_where_they_are(qtbot, style)
     window.show_message("a first message")
     QApplication.processEvents()
     assert window.statusBar().isVisible() and window.centralWidget().geometry() == before
+
+
+def test_plots_without_a_context_menu_never_build_one(qtbot, style, monkeypatch):
+    """pyqtgraph builds a view box's menu (a QMenu of ~20 widgets, ~6 ms a plot here) unless told not
+    to at construction; disabling it afterwards deletes it again, and deleting menus is where PySide6
+    has crashed (pyqtgraph/pyqtgraph#2520)."""
+    import sys
+
+    import pyqtgraph as pg
+
+    from workbench.app import MainWindow
+    viewbox_module = sys.modules["pyqtgraph.graphicsItems.ViewBox.ViewBox"]
+    built = []
+
+    class CountedMenu(viewbox_module.ViewBoxMenu):
+        def __init__(self, view):
+            built.append(view)
+            super().__init__(view)
+    monkeypatch.setattr(viewbox_module, "ViewBoxMenu", CountedMenu)
+    window = MainWindow(style, "optimizers")
+    qtbot.addWidget(window)
+    without = 0
+    for name in PANELS:
+        panel = window.show_panel(name)
+        boxes = [item for view in panel.findChildren(pg.GraphicsView) for item in view.scene().items()
+                 if isinstance(item, pg.ViewBox) and not isinstance(item.parentItem(), pg.ColorBarItem)]  # pyqtgraph's own
+        kept = {id(box) for box in boxes if box.menuEnabled()}
+        assert {id(box) for box in built if box in boxes} == kept, name
+        without += len(boxes) - len(kept)
+    assert without >= 20  # the plots of the panels (floats builds its pages when first shown)
+    for panel in window.panels.values():
+        panel.retire()

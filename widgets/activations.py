@@ -351,7 +351,7 @@ class ActivationsPanel(Panel):
         curve_ci, depth_ci, softmax_ci = (canvas.ci for canvas in self.canvases)
         self.colors = dict(zip(NAMES, CURVE_COLORS_DARK if st.dark else CURVE_COLORS_LIGHT))
         # curves
-        self.curve_plot = curve_ci.addPlot(row=0, col=0)
+        self.curve_plot = curve_ci.addPlot(row=0, col=0, enableMenu=False)
         st.style_plot(self.curve_plot, tr("Activation functions and their derivatives"), "f(x)", "x")
         self.curve_plot.setMenuEnabled(False)
         self.curve_plot.hideButtons()
@@ -398,7 +398,7 @@ class ActivationsPanel(Panel):
         self.curve_plot.addItem(self.probe_dots, ignoreBounds=True)
         self.brushes = {name: pg.mkBrush(color) for name, color in self.colors.items()}
         # depth
-        self.depth_plot = depth_ci.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")})
+        self.depth_plot = depth_ci.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")}, enableMenu=False)
         st.style_plot(self.depth_plot, tr("Through the layers"), "", tr("layer"))
         legend_style = {"labelTextColor": st.foreground, "labelTextSize": f"{st.point_size * 0.85:.0f}pt"}
         self.depth_legend = pg.LegendItem(**legend_style)  # below the plot: the curves cross every corner
@@ -415,7 +415,7 @@ class ActivationsPanel(Panel):
         self.depth_note.setFont(st.font(0.85))
         self.depth_note.setParentItem(self.depth_plot.vb)
         self.depth_note.setPos(6, 2)
-        self.hist_plot = depth_ci.addPlot(row=0, col=1)
+        self.hist_plot = depth_ci.addPlot(row=0, col=1, enableMenu=False)
         st.style_plot(self.hist_plot, tr("Activation histograms"), tr("share"), "h")
         self.hist_legend = pg.LegendItem(**legend_style)
         depth_ci.addItem(self.hist_legend, row=1, col=1)
@@ -425,7 +425,7 @@ class ActivationsPanel(Panel):
             self.hist_plot.addItem(curve, ignoreBounds=True)
         self._hist_labels: list[str] = []
         # one matrix?
-        self.collapse_plot = depth_ci.addPlot(row=0, col=2, axisItems={"left": DecadeAxis("left")})
+        self.collapse_plot = depth_ci.addPlot(row=0, col=2, axisItems={"left": DecadeAxis("left")}, enableMenu=False)
         st.style_plot(self.collapse_plot, tr("One matrix?"), "σᵢ(M)", tr("i (largest σ first)"))
         self.sv_curve = PixelCurve(pen=st.pen(st.series[0]))
         self.collapse_plot.addItem(self.sv_curve, ignoreBounds=True)
@@ -440,7 +440,7 @@ class ActivationsPanel(Panel):
         self.product_label.setParentItem(self.collapse_plot.vb)
         self.collapse_plot.vb.sigResized.connect(self._place_collapse_note)
         # softmax
-        self.bar_plot = softmax_ci.addPlot(row=0, col=0)
+        self.bar_plot = softmax_ci.addPlot(row=0, col=0, enableMenu=False)
         st.style_plot(self.bar_plot, tr("softmax(z / T)"), "p", tr("logit"))
         self.bars = pg.BarGraphItem(x=np.arange(1, LOGITS + 1), height=np.zeros(LOGITS), width=0.6,
                                     brush=pg.mkBrush(st.series[0]), pen=pg.mkPen(None))
@@ -451,7 +451,7 @@ class ActivationsPanel(Panel):
         for i, text in enumerate(self.bar_texts, start=1):
             text.setFont(st.font(0.85))
             self.bar_plot.addItem(text, ignoreBounds=True)
-        self.jac_plot = softmax_ci.addPlot(row=0, col=1)
+        self.jac_plot = softmax_ci.addPlot(row=0, col=1, enableMenu=False)
         st.style_plot(self.jac_plot, tr("Jacobian ∂p_i/∂z_j = (diag(p) − p pᵀ) / T"), "i", "j")
         self.jac_plot.getViewBox().invertY(True)
         self.jac_image = CellImage(axisOrder="row-major")

@@ -423,7 +423,7 @@ class _ClickViewBox(pg.ViewBox):
     """A fixed view box that reports left clicks (in data coordinates)."""
 
     def __init__(self, on_click=None):
-        super().__init__(enableMouse=False, invertY=True, lockAspect=False)
+        super().__init__(enableMouse=False, invertY=True, lockAspect=False, enableMenu=False)
         self._on_click = on_click
         self.setMenuEnabled(False)
 
@@ -674,9 +674,10 @@ class AttentionPanel(Panel):
         ci.addItem(heads_view, row=1, col=0, colspan=5)
         self.mosaic = HeadMosaic(heads_view, st, weights_cmap, most=int(PARAMS["heads"].hi) + 1)  # every head and their mean
         bottom = ci.addLayout(row=2, col=0, colspan=5)
-        self.std_plot = bottom.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left"), "bottom": DecadeAxis("bottom")})
+        self.std_plot = bottom.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left"), "bottom": DecadeAxis("bottom")},
+                                        enableMenu=False)
         st.style_plot(self.std_plot, tr("Score spread"), tr("std of the logits"), "d_k")
-        self.sat_plot = bottom.addPlot(row=0, col=1, axisItems={"bottom": DecadeAxis("bottom")})
+        self.sat_plot = bottom.addPlot(row=0, col=1, axisItems={"bottom": DecadeAxis("bottom")}, enableMenu=False)
         st.style_plot(self.sat_plot, tr("Saturation at T = 1"), "", "d_k")
         for plot in (self.std_plot, self.sat_plot):
             never_widens(plot.titleLabel)

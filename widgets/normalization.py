@@ -447,7 +447,7 @@ class NormalizationPanel(Panel):
             graphics = pg.GraphicsLayoutWidget()
             graphics.setBackground(st.background)
             canvas_column.addWidget(graphics)
-            plot = graphics.ci.addPlot(row=0, col=0)
+            plot = graphics.ci.addPlot(row=0, col=0, enableMenu=False)
             st.style_plot(plot, title, left, bottom)
             plot.setMenuEnabled(False)
             plot.hideButtons()

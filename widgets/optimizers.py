@@ -595,7 +595,7 @@ class EwaView(QWidget):
         self._drawn: tuple | None = None
 
     def _plot(self, ci, row: int, col: int, title: str, left: str, bottom: str, **kwargs) -> pg.PlotItem:
-        plot = ci.addPlot(row=row, col=col, **kwargs)
+        plot = ci.addPlot(row=row, col=col, enableMenu=False, **kwargs)
         self.style_.style_plot(plot, title, left, bottom)
         plot.showGrid(x=False, y=False)  # a grid repaints as many translucent lines on every change
         plot.setMenuEnabled(False)

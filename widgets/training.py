@@ -402,7 +402,7 @@ class TrainingPanel(Panel):
 
     def _build_plane(self, view: pg.GraphicsLayoutWidget) -> None:
         st = self.style_
-        self.plane = view.addPlot(row=0, col=0)
+        self.plane = view.addPlot(row=0, col=0, enableMenu=False)
         st.style_plot(self.plane, tr("Output over the input plane"), "x2", "x1")
         self.plane.setMouseEnabled(x=False, y=False)
         self.plane.hideButtons()
@@ -457,7 +457,7 @@ class TrainingPanel(Panel):
 
     def _build_curves(self, view: pg.GraphicsLayoutWidget) -> None:
         st = self.style_
-        self.loss_plot = view.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")})
+        self.loss_plot = view.addPlot(row=0, col=0, axisItems={"left": DecadeAxis("left")}, enableMenu=False)
         st.style_plot(self.loss_plot, tr("Loss per epoch"), tr("loss"), tr("epoch"))
         self.train_curve = PixelCurve(pen=st.pen(st.series[0]))
         self.test_curve = PixelCurve(pen=st.pen(st.series[1]))
@@ -476,14 +476,14 @@ class TrainingPanel(Panel):
         self.loss_legend.addItem(self.train_curve, tr("train"))
         self.loss_legend.addItem(self.test_curve, tr("test"))
         self.loss_legend.addItem(self.batch_curve, tr("minibatch (training mode)"))
-        self.weight_plot = view.addPlot(row=0, col=1)
+        self.weight_plot = view.addPlot(row=0, col=1, enableMenu=False)
         st.style_plot(self.weight_plot, tr("Weights"), tr("share"), "w")
         self.weight_hist = PixelCurve(x=[0.0, 1.0], y=[0.0], pen=st.pen(st.series[4]), stepMode="center")
         self.weight_note = pg.TextItem(color=st.foreground, anchor=(0, 0))
         self.weight_note.setFont(st.font(0.85))
         for item in (self.weight_hist, self.weight_note):
             self.weight_plot.addItem(item, ignoreBounds=True)
-        self.grad_plot = view.addPlot(row=0, col=2, axisItems={"left": DecadeAxis("left")})
+        self.grad_plot = view.addPlot(row=0, col=2, axisItems={"left": DecadeAxis("left")}, enableMenu=False)
         st.style_plot(self.grad_plot, tr("Gradient norm per layer"), "‖∂L/∂W‖", tr("epoch"))
         self.grad_curves = [PixelCurve(pen=st.pen(st.series[i % len(st.series)], st.thin_line_width))
                             for i in range(MAX_LAYERS + 1)]

@@ -452,7 +452,7 @@ def _canvas(st) -> pg.GraphicsLayoutWidget:
 
 
 def _plot(layout, row: int, col: int, st, title: str, left: str = "", bottom: str = "", **kwargs) -> pg.PlotItem:
-    plot = layout.addPlot(row=row, col=col, **kwargs)
+    plot = layout.addPlot(row=row, col=col, enableMenu=False, **kwargs)
     st.style_plot(plot, title, left, bottom)
     plot.setMenuEnabled(False)
     plot.hideButtons()
@@ -671,7 +671,7 @@ class TransformerPanel(Panel):
 
     def _build_block(self, ci) -> None:
         st = self.style_
-        self.diagram = pg.ViewBox(enableMouse=False)
+        self.diagram = pg.ViewBox(enableMouse=False, enableMenu=False)
         self.diagram.setMenuEnabled(False)
         self.diagram.invertY(True)
         self.diagram.setRange(xRange=(0, 10), yRange=(-0.6, DIAGRAM_ROWS - 0.4), padding=0)
