@@ -82,6 +82,8 @@ def delete_windows_left_at_exit() -> None:
     it was imported, before this module. That clean-up deletes every Qt object Python owns in no set
     order; a plot item deleted before its window then calls back into Python from half-deleted
     parts and the process crashed as it exited (SIGSEGV after the laptop-screen test's last line)."""
+    if QCoreApplication.instance() is None:  # the script deleted it: its windows went with it
+        return
     windows = [window for window in LIVE_WINDOWS if shiboken6.isValid(window)]
     for window in windows:
         for panel in window.panels.values():
