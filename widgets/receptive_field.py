@@ -303,8 +303,9 @@ class ReceptiveFieldPanel(Panel):
         editable.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled | Qt.ItemIsEditable)
         computed.setFlags(Qt.ItemIsSelectable | Qt.ItemIsEnabled)
         computed.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
-        self._cell_prototypes = (editable, computed)  # copied from Python: a cell clone() makes in C++ has no wrapper
-        # that learns of its deletion, and a later object at its address got the stale wrapper (a crash)
+        # copied with QTableWidgetItem(prototype), not clone(): a cell made in C++ has a wrapper that never
+        # learns of its deletion, and a later object at its address got that stale wrapper (a crash)
+        self._cell_prototypes = (editable, computed)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)  # sized once per fill
         self.table.verticalHeader().setDefaultSectionSize(int(st.point_size * 2.2))
         self.table.setMinimumHeight(int(st.point_size * 2.2 * 5.5))  # header and four rows, even on a 768-pixel screen

@@ -56,7 +56,7 @@ class RepaintGate(QObject):
             if kind in (QEvent.Type.Show, QEvent.Type.Hide):  # what is on screen there is no longer its picture
                 self.painted_where.pop(watched, None)
             return False
-        if kind != QEvent.Type.UpdateRequest or watched is not self.window:
+        if kind != QEvent.Type.UpdateRequest:
             return False
         if self.gathering or self.repainting_since is not None:
             return True  # a scene's "repaint now": the repaint this gathering is for paints it
