@@ -2,28 +2,36 @@
 once, after the layout, and the window shows what an ungated one shows; past its paint budget a
 repaint leaves the plots still to come for the next pass."""
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
 
-from widgets.repaint import RepaintGate
+from widgets.repaint import RepaintGate, drawing_began, plot_cells
 
 
-class PaintCounter(QObject):
-    def __init__(self, widgets):
-        super().__init__()
-        self.counts = {widget: 0 for widget in widgets}
-        for widget in widgets:
-            widget.installEventFilter(self)
+class CountedPlot(pg.PlotWidget):
+    """A plot that counts its paints (Qt's, or the gate's cell by cell)."""
 
-    def eventFilter(self, watched, event):
-        if event.type() == QEvent.Type.Paint:
-            self.counts[watched] += 1
-        return False
+    paints = 0
+
+    def paintEvent(self, event):
+        self.paints += 1
+        super().paintEvent(event)
+
+
+class PaintCounter:
+    def __init__(self, plots):
+        self.plots = plots
+
+    @property
+    def counts(self) -> dict:
+        return {plot: plot.paints for plot in self.plots}
 
     def reset(self):
-        self.counts = dict.fromkeys(self.counts, 0)
+        for plot in self.plots:
+            plot.paints = 0
 
 
 def figure(qtbot, gated: bool, budget_ms: float = 1e9):
@@ -32,13 +40,13 @@ def figure(qtbot, gated: bool, budget_ms: float = 1e9):
     layout = QVBoxLayout(window)
     label = QLabel("a note above the plots")
     layout.addWidget(label)
-    plots = [pg.PlotWidget() for _ in range(3)]
+    plots = [CountedPlot() for _ in range(3)]
     for plot in plots:
         plot.setRange(xRange=(0, 2), yRange=(0, 3), padding=0)
         plot.disableAutoRange()
         layout.addWidget(plot)
     curves = [plot.plot([0, 1], [0, 1], pen=pg.mkPen("y", width=2)) for plot in plots]
-    window.painted = PaintCounter([plot.viewport() for plot in plots])  # before the gate: counts the paints it lets through
+    window.painted = PaintCounter(plots)
     if gated:
         window.gate = RepaintGate(window, lambda: plots, budget_ms)
     qtbot.addWidget(window)
@@ -111,11 +119,82 @@ def test_past_its_budget_a_repaint_leaves_the_plots_to_come_for_the_next_pass(qt
         QApplication.processEvents()
         assert sum(counter.counts.values()) == 1, k  # one plot; two wait (their old pictures on screen)
         assert not np.array_equal(screen_image(window), screen_image(plain[0])), k
+        qtbot.waitUntil(lambda: sum(counter.counts.values()) == 3, timeout=2000)
         for _ in range(4):
             QApplication.processEvents()
-        assert list(counter.counts.values()) == [1, 1, 1], k  # each painted once: a plot waits one pass at most
+        assert list(counter.counts.values()) == [1, 1, 1], k  # each painted once
         assert np.array_equal(screen_image(window), screen_image(plain[0])), k
     counter.reset()
     change(label, curves, 5)  # every plot moves: none keeps its old picture
     QApplication.processEvents()
     assert list(counter.counts.values()) == [1, 1, 1]
+
+
+class CountedLayout(pg.GraphicsLayoutWidget):
+    """One view, three plots in its layout; records the region of each of its paints."""
+
+    def __init__(self):
+        super().__init__()
+        self.regions = []
+
+    def paintEvent(self, event):
+        self.regions.append(event.region().boundingRect())
+        super().paintEvent(event)
+
+
+def layout_figure(qtbot, gated: bool, budget_ms: float):
+    view = CountedLayout()
+    view.resize(300, 600)
+    curves = []
+    for row in range(3):
+        plot = view.addPlot(row=row, col=0)
+        plot.setRange(xRange=(0, 2), yRange=(0, 3), padding=0)
+        plot.disableAutoRange()
+        curves.append(plot.plot([0, 1], [0, 1], pen=pg.mkPen("y", width=2)))
+    if gated:
+        view.gate = RepaintGate(view, lambda: [view], budget_ms)
+    else:
+        view.move(400, 0)  # not over the gated one: the screen is grabbed
+    qtbot.addWidget(view)
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.wait(50)  # settled: whatever a gated first paint left over is painted
+    return view, curves
+
+
+def test_the_plots_of_one_view_past_the_budget_paint_one_per_pass(qtbot):
+    """Budget 0: a change to the three plots of one pyqtgraph layout paints one plot's cell in
+    the first pass, the cells left over in later passes, each once; then the view shows what an
+    ungated one shows."""
+    view, curves = layout_figure(qtbot, gated=True, budget_ms=0.0)
+    plain, plain_curves = layout_figure(qtbot, gated=False, budget_ms=0.0)
+    cells = plot_cells(view)
+    assert len(cells) == 3 and all(cell.height() < view.height() / 2 for cell in cells)
+    for k in range(1, 3):
+        view.regions.clear()
+        for curve in curves + plain_curves:
+            curve.setData([0, 1, 2], [k % 3, 0, 3 - k % 3])
+        QApplication.processEvents()
+        assert len(view.regions) == 1 and any(cell.contains(view.regions[0]) for cell in cells), k
+        assert not np.array_equal(screen_image(view), screen_image(plain)), k
+        qtbot.waitUntil(lambda: len(view.regions) >= 3, timeout=2000)
+        for _ in range(4):
+            QApplication.processEvents()
+        painted = [next((i for i, cell in enumerate(cells) if cell.contains(region)), region) for region in view.regions]
+        assert [painted.count(i) for i in range(3)] == [1, 1, 1], (k, painted)  # (a loaded machine may repaint it all too)
+        assert np.array_equal(screen_image(view), screen_image(plain)), k
+
+
+def test_a_repaint_after_long_drawing_in_the_same_pass_waits_for_the_next(qtbot):
+    view, curves = layout_figure(qtbot, gated=True, budget_ms=5.0)
+    view.regions.clear()
+    drawing_began()
+    time.sleep(0.01)  # drawing that took 10 ms, over the 5 ms budget
+    curves[0].setData([0, 1, 2], [1, 2, 0])
+    QApplication.processEvents()
+    assert view.regions == []  # the old picture, for one pass
+    qtbot.waitUntil(lambda: len(view.regions) == 1, timeout=2000)
+    view.regions.clear()
+    curves[0].setData([0, 1, 2], [2, 1, 0])  # no drawing at length before it: painted at once
+    QApplication.processEvents()
+    assert len(view.regions) == 1

@@ -29,6 +29,7 @@ from superqt import QCollapsible
 
 import widgets.items  # noqa: F401  (before any plot is made: every plot's axes are items.QuickAxis)
 from widgets.controls import ParamControl, make_control
+from widgets.repaint import drawing_began
 from widgets.style import Style
 from workbench.i18n import language, pick, tr
 from workbench.params import ParamError, ParamSet
@@ -70,6 +71,9 @@ class Panel(QWidget):
         self._drawing: Iterator | None = None  # the steps of a draw in progress (a generator ``draw``)
         self._drawing_generation = 0
         self._drawing_values: dict = {}  # the values the drawing's result was computed from
+        self._next_step = QTimer(self, singleShot=True, interval=0)  # a timer, not a posted call: see _draw_step
+        self._next_step.timeout.connect(lambda: self._draw_step(self._next_steps))
+        self._next_steps: Iterator | None = None
         self._finished.connect(self._on_finished, Qt.QueuedConnection)
         self.controls: dict[str, ParamControl] = {}
         self.figure = self.build_figure()
@@ -427,6 +431,7 @@ class Panel(QWidget):
         if steps is not self._drawing:  # retired, or replaced by a synchronous draw
             return
         current, self.values = self.values, self._drawing_values  # every step sees the values of its result
+        drawing_began()
         start = time.perf_counter()
         try:
             next(steps)
@@ -440,8 +445,9 @@ class Panel(QWidget):
         finally:
             self.values = current
             Panel.drawing_ms += (time.perf_counter() - start) * 1000
-        if self._drawing is not None:
-            QTimer.singleShot(0, self, lambda: self._draw_step(steps))
+        if self._drawing is not None:  # a timer fires in the next pass; a call posted now could run in this one
+            self._next_steps = steps
+            self._next_step.start()
         elif self._generation == self._drawing_generation:
             self.drawn.emit()
         elif self._pending is None:  # changed meanwhile: the newest values next (drawn announced then)

@@ -10,8 +10,12 @@ and then the window repaints once (35 ms for that change).
 
 A repaint that has spent PAINT_BUDGET_MS leaves the plots still to come for the next pass of the
 event loop (their old picture stays on screen for that frame), so a change that redraws several
-plots does not hold the GUI thread for all of them at once. A plot waits at most one pass, and only
-one whose old picture is still where it was: one just shown, resized or moved paints at once."""
+plots does not hold the GUI thread for all of them at once; the plots of one view (the cells of a
+pyqtgraph layout) are painted one cell at a time. Each pass paints at least one cell, the cells
+left over first; a view left over in one pass paints at least one cell in the next. Only a view
+whose old picture is still where it was waits: one just shown, resized or moved paints at once.
+A repaint that would follow more than PAINT_BUDGET_MS of drawing in the same pass (see
+:func:`drawing_began`) waits for the next pass once, so drawing and painting do not add up."""
 
 from __future__ import annotations
 
@@ -19,11 +23,65 @@ import time
 import weakref
 from typing import Callable, Iterable
 
+import pyqtgraph as pg
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QPoint, QRect, Qt, QTimer
+from PySide6.QtGui import QPainter, QPaintEvent, QRegion
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 LAYOUT_ROUNDS = 3  # a layout can ask for its parent's (the figure, then its scroll area): each round runs one level
 PAINT_BUDGET_MS = 4.0  # a repaint that has spent this long (plots and all) leaves the plots still to come for the next pass
+
+_drawing_since: float | None = None  # perf_counter() when drawing began that no repaint has shown yet
+
+
+def drawing_began() -> None:
+    """Say that drawing (items changed for the next repaint) begins now: a repaint that comes more
+    than PAINT_BUDGET_MS later in the same pass of the event loop waits for the next pass."""
+    global _drawing_since
+    if _drawing_since is None:
+        _drawing_since = time.perf_counter()
+
+
+def plot_cells(view: QGraphicsView) -> list[QRect]:
+    """The rectangles (viewport pixels) of the cells of a pyqtgraph view's layout, nested layouts
+    opened: its plots, each painted on its own. One rectangle for any other view."""
+    cells: list[QRect] = []
+    top = getattr(view, "ci", None) or getattr(view, "centralWidget", None)
+    items = [top] if top is not None else []
+    while items:
+        item = items.pop(0)
+        if isinstance(item, pg.GraphicsLayout):
+            items[:0] = list(item.items)
+        elif item is not None and item.isVisible():
+            cells.append(view.mapFromScene(item.sceneBoundingRect()).boundingRect())
+    return cells or [view.viewport().rect()]
+
+
+def clipped_painting(view: QGraphicsView, viewport: QWidget) -> Callable[[QRegion], None]:
+    """During a paint event of ``viewport``: a function that paints a part of it, and nothing
+    outside that part. A QGraphicsView paints every item that meets the region of its paint event
+    whole, and its background over the region's bounding rectangle: a part painted after another
+    would paint over it. Each part's painting is clipped to it by the paint engine's system clip
+    (Qt's own clip for a widget's paint event, in the window's device pixels)."""
+    painter = QPainter(viewport)
+    engine = painter.paintEngine()
+    painter.end()
+    whole = engine.systemClip()
+    offset = viewport.mapTo(viewport.window(), QPoint(0, 0))
+    ratio = viewport.devicePixelRatioF()
+
+    def paint(part: QRegion) -> None:
+        clip = QRegion()
+        for rect in part:
+            rect = rect.translated(offset)
+            clip += QRect(round(rect.x() * ratio), round(rect.y() * ratio),
+                          round(rect.width() * ratio), round(rect.height() * ratio))
+        engine.setSystemClip(whole.intersected(clip))
+        try:
+            view.paintEvent(QPaintEvent(part))
+        finally:
+            engine.setSystemClip(whole)
+    return paint
 
 
 class RepaintGate(QObject):
@@ -42,17 +100,23 @@ class RepaintGate(QObject):
         self.budget_ms = budget_ms
         self.gathering = False
         self.repainting_since: float | None = None  # perf_counter() when the gated repaint began
-        self.plots_painted = 0  # in this repaint
-        self.waiting: weakref.WeakSet = weakref.WeakSet()  # viewports left for the next pass
-        self.painted_where: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # viewport -> its rect in the window
+        self.plots_painted = 0  # cells painted in this repaint
+        self.deferred = False  # whether the window's pending repaint was put off to the next pass once
+        self.left_over: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # viewport -> QRegion left for the next pass
+        self.waited: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # viewport -> QRegion it left last pass
+        self.painted_where: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # viewport -> (its rect in the window, its cells)
         self.watched: weakref.WeakSet = weakref.WeakSet()
+        # The next pass: a timer. A call or event posted now can still come in this pass (a nested
+        # sendPostedEvents, as the gathering's, takes in whatever was posted before it).
+        self.next_pass = QTimer(self, singleShot=True, interval=1)
+        self.next_pass.timeout.connect(self._repaint_left_over)
         window.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
         if watched is not self.window:
             if kind == QEvent.Type.Paint:
-                return self._leave_for_next_pass(watched)
+                return self._paint_in_cells(watched, event)
             if kind in (QEvent.Type.Show, QEvent.Type.Hide):  # what is on screen there is no longer its picture
                 self.painted_where.pop(watched, None)
             return False
@@ -60,6 +124,13 @@ class RepaintGate(QObject):
             return False
         if self.gathering or self.repainting_since is not None:
             return True  # a scene's "repaint now": the repaint this gathering is for paints it
+        global _drawing_since
+        if (_drawing_since is not None and not self.deferred
+                and (time.perf_counter() - _drawing_since) * 1000 > self.budget_ms):
+            self.deferred = True  # drawn at length in this pass: painted in the next
+            self.next_pass.start()
+            return True
+        self.deferred, _drawing_since = False, None
         self.gathering = True
         try:
             for _ in range(LAYOUT_ROUNDS):
@@ -90,18 +161,50 @@ class RepaintGate(QObject):
             if view.backgroundBrush().isOpaque():  # the view paints every pixel: nothing beneath needs painting first
                 viewport.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
 
-    def _leave_for_next_pass(self, viewport: QWidget) -> bool:
-        """Whether this paint of ``viewport`` waits for the next pass (it is then asked for there)."""
-        if self.repainting_since is None or not isinstance(viewport.parent(), QGraphicsView):
+    def _paint_in_cells(self, viewport: QWidget, event: QPaintEvent) -> bool:
+        """Paint ``viewport`` cell by cell while the repaint is within its budget; what is left
+        waits for the next pass (its old picture stays). Whether the paint event was handled here."""
+        view = viewport.parent()
+        if self.repainting_since is None or not isinstance(view, QGraphicsView):
             return False  # a render or grab (an export), or a paint outside the gated repaint
-        where = QRect(viewport.mapTo(self.window, QPoint(0, 0)), viewport.size())
-        late = (time.perf_counter() - self.repainting_since) * 1000 > self.budget_ms
-        if (late and self.plots_painted and viewport not in self.waiting and self.painted_where.get(viewport) == where
-                and viewport.testAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)):
-            self.waiting.add(viewport)
-            QTimer.singleShot(0, viewport, viewport.update)
-            return True
-        self.waiting.discard(viewport)
+        where = (QRect(viewport.mapTo(self.window, QPoint(0, 0)), viewport.size()), cells := plot_cells(view))
+        kept = (self.painted_where.get(viewport) == where
+                and viewport.testAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent))
         self.painted_where[viewport] = where
-        self.plots_painted += 1
-        return False
+        waited = self.waited.pop(viewport, None)
+        if not kept:  # nothing on screen to keep (shown, moved, or its plots moved in it): all of it now
+            self.plots_painted += 1
+            return False
+        left = QRegion(event.region())
+        cells = list(cells)
+        if waited is not None:  # the cells left over last pass first
+            cells.sort(key=lambda cell: not waited.intersects(cell))
+        painted_here = 0
+        paint = clipped_painting(view, viewport)
+        for cell in cells:
+            part = left.intersected(cell)
+            if part.isEmpty():
+                continue
+            late = (time.perf_counter() - self.repainting_since) * 1000 > self.budget_ms
+            if late and self.plots_painted and not (waited is not None and not painted_here):
+                break
+            paint(part)
+            left -= part
+            painted_here += 1
+            self.plots_painted += 1
+        else:
+            if not left.isEmpty():  # between the cells (margins)
+                paint(left)
+            return True
+        self.left_over[viewport] = left
+        self.next_pass.start()
+        return True
+
+    def _repaint_left_over(self) -> None:
+        """Ask for the repaint put off, and for the cells left over (one repaint, in the next pass)."""
+        self.waited = self.left_over
+        self.left_over = weakref.WeakKeyDictionary()
+        for viewport, region in list(self.waited.items()):
+            viewport.update(region)
+        if self.deferred:
+            QCoreApplication.postEvent(self.window, QEvent(QEvent.Type.UpdateRequest))
