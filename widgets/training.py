@@ -559,7 +559,7 @@ class TrainingPanel(Panel):
         else:
             self.run.set_config(setup.config)
             self.run.patience = self.values["patience"]
-        self._frame()
+        yield from self._frame_steps()
         if self._autoplay:
             self._autoplay = False
             self.play()
@@ -743,6 +743,11 @@ class TrainingPanel(Panel):
 
     def _frame(self, view: runs.RunView | None = None) -> None:
         """Draw the run as it is now (``view``: its picture, made on the worker)."""
+        for _ in self._frame_steps(view):
+            pass
+
+    def _frame_steps(self, view: runs.RunView | None = None) -> Iterator[None]:
+        """_frame in steps (a draw's: the event loop may run between them)."""
         run = self.run
         if run is None:
             return
@@ -763,8 +768,11 @@ class TrainingPanel(Panel):
         self._view = view
         self._draw_status(view)
         self._draw_plane(view)
-        self._draw_network(view)
-        self._draw_curves(view)
+        for draw in (self._draw_network, self._draw_curves):
+            yield
+            if self._view is not view:  # a newer frame was drawn meanwhile (a training frame arrived)
+                return
+            draw(view)
 
     def _draw_status(self, view) -> None:
         parts = [tr("epoch {n}").format(n=view.epoch), tr("step {n}").format(n=view.step)]
