@@ -29,6 +29,7 @@ from widgets.activations import NAMES as ACTIVATION_NAMES
 from widgets.controls import OneLine
 from widgets.items import CellImage, DecadeAxis, PixelCurve, held_range
 from widgets.panel import Panel
+from widgets.repaint import drawing_began
 from workbench.compute import training as trn
 from workbench.compute import training_run as runs
 from workbench.i18n import ntr, pick, tr
@@ -748,6 +749,7 @@ class TrainingPanel(Panel):
 
     def _frame_steps(self, view: runs.RunView | None = None) -> Iterator[None]:
         """_frame in steps (a draw's: the event loop may run between them)."""
+        drawing_began()  # a frame of a playing run too: its repaint waits for the next pass if it drew long
         run = self.run
         if run is None:
             return
