@@ -198,3 +198,16 @@ def test_a_repaint_after_long_drawing_in_the_same_pass_waits_for_the_next(qtbot)
     curves[0].setData([0, 1, 2], [2, 1, 0])  # no drawing at length before it: painted at once
     QApplication.processEvents()
     assert len(view.regions) == 1
+
+
+def test_plots_moved_in_their_view_paint_at_once(qtbot):
+    """Budget 0, and the layout gives the plots new places in the view (no old picture of them is
+    where they are now): they all paint in the first pass; the screen shows the change at once."""
+    view, curves = layout_figure(qtbot, gated=True, budget_ms=0.0)
+    plain, plain_curves = layout_figure(qtbot, gated=False, budget_ms=0.0)
+    before = plot_cells(view)
+    for figure in (view, plain):
+        figure.ci.layout.setRowStretchFactor(0, 3)
+    QApplication.processEvents()
+    assert not set(map(tuple, (c.getRect() for c in plot_cells(view)))) & set(map(tuple, (c.getRect() for c in before)))
+    assert np.array_equal(screen_image(view), screen_image(plain))

@@ -163,25 +163,30 @@ class RepaintGate(QObject):
 
     def _paint_in_cells(self, viewport: QWidget, event: QPaintEvent) -> bool:
         """Paint ``viewport`` cell by cell while the repaint is within its budget; what is left
-        waits for the next pass (its old picture stays). Whether the paint event was handled here."""
+        waits for the next pass (its old picture stays). Cells that moved in the view (a relayout)
+        and the margins between cells are painted at once. Whether the paint event was handled here."""
         view = viewport.parent()
         if self.repainting_since is None or not isinstance(view, QGraphicsView):
             return False  # a render or grab (an export), or a paint outside the gated repaint
-        where = (QRect(viewport.mapTo(self.window, QPoint(0, 0)), viewport.size()), cells := plot_cells(view))
-        kept = (self.painted_where.get(viewport) == where
-                and viewport.testAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent))
-        self.painted_where[viewport] = where
+        where, cells = QRect(viewport.mapTo(self.window, QPoint(0, 0)), viewport.size()), plot_cells(view)
+        before_where, before_cells = self.painted_where.get(viewport, (None, []))
+        self.painted_where[viewport] = (where, cells)
         waited = self.waited.pop(viewport, None)
-        if not kept:  # nothing on screen to keep (shown, moved, or its plots moved in it): all of it now
-            self.plots_painted += 1
+        if before_where != where or not viewport.testAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent):
+            self.plots_painted += 1  # nothing on screen to keep (just shown, or moved): all of it now
             return False
         left = QRegion(event.region())
-        cells = list(cells)
-        if waited is not None:  # the cells left over last pass first
-            cells.sort(key=lambda cell: not waited.intersects(cell))
-        painted_here = 0
         paint = clipped_painting(view, viewport)
-        for cell in cells:
+        kept = [cell for cell in cells if cell in before_cells]  # the others moved: their old picture is elsewhere
+        now = left.subtracted(sum((QRegion(cell) for cell in kept), QRegion()))
+        if len(kept) < len(cells) and not now.isEmpty():
+            paint(now)
+            left -= now
+            self.plots_painted += 1
+        if waited is not None:  # the cells left over last pass first
+            kept.sort(key=lambda cell: not waited.intersects(cell))
+        painted_here = 0
+        for cell in kept:
             part = left.intersected(cell)
             if part.isEmpty():
                 continue
