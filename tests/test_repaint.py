@@ -2,13 +2,12 @@
 once, after the layout, and the window shows what an ungated one shows; past its paint budget a
 repaint leaves the plots still to come for the next pass."""
 
-import time
-
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
 
-from widgets.repaint import RepaintGate, drawing_began, plot_cells
+from widgets.repaint import RepaintGate, plot_cells, work_done, work_in_pass
 
 
 class CountedPlot(pg.PlotWidget):
@@ -188,9 +187,7 @@ def test_the_plots_of_one_view_past_the_budget_paint_one_per_pass(qtbot):
 def test_a_repaint_after_long_drawing_in_the_same_pass_waits_for_the_next(qtbot):
     view, curves = layout_figure(qtbot, gated=True, budget_ms=5.0)
     view.regions.clear()
-    drawing_began()
-    time.sleep(0.01)  # drawing that took 10 ms, over the 5 ms budget
-    curves[0].setData([0, 1, 2], [1, 2, 0])
+    QTimer.singleShot(0, lambda: (work_done(10.0), curves[0].setData([0, 1, 2], [1, 2, 0])))  # 10 ms of drawing
     QApplication.processEvents()
     assert view.regions == []  # the old picture, for one pass
     qtbot.waitUntil(lambda: len(view.regions) == 1, timeout=2000)
@@ -211,3 +208,13 @@ def test_plots_moved_in_their_view_paint_at_once(qtbot):
     QApplication.processEvents()
     assert not set(map(tuple, (c.getRect() for c in plot_cells(view)))) & set(map(tuple, (c.getRect() for c in before)))
     assert np.array_equal(screen_image(view), screen_image(plain))
+
+
+def test_work_is_counted_per_pass_of_the_event_loop(qtbot):
+    QApplication.processEvents()
+    assert work_in_pass() == 0.0
+    work_done(3.0)
+    work_done(4.0)
+    assert work_in_pass() == 7.0
+    QApplication.processEvents()
+    assert work_in_pass() == 0.0

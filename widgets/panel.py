@@ -29,7 +29,7 @@ from superqt import QCollapsible
 
 import widgets.items  # noqa: F401  (before any plot is made: every plot's axes are items.QuickAxis)
 from widgets.controls import ParamControl, make_control
-from widgets.repaint import drawing_began
+from widgets.repaint import PAINT_BUDGET_MS, work_done, work_in_pass
 from widgets.style import Style
 from workbench.i18n import language, pick, tr
 from workbench.params import ParamError, ParamSet
@@ -430,8 +430,11 @@ class Panel(QWidget):
         ``drawn``, or if the values changed meanwhile, their compute."""
         if steps is not self._drawing:  # retired, or replaced by a synchronous draw
             return
+        if work_in_pass() > PAINT_BUDGET_MS:  # this pass has done its share (a repaint): the next one
+            self._next_steps = steps
+            self._next_step.start()
+            return
         current, self.values = self.values, self._drawing_values  # every step sees the values of its result
-        drawing_began()
         start = time.perf_counter()
         try:
             next(steps)
@@ -445,6 +448,7 @@ class Panel(QWidget):
         finally:
             self.values = current
             Panel.drawing_ms += (time.perf_counter() - start) * 1000
+            work_done((time.perf_counter() - start) * 1000)
         if self._drawing is not None:  # a timer fires in the next pass; a call posted now could run in this one
             self._next_steps = steps
             self._next_step.start()

@@ -14,8 +14,9 @@ plots does not hold the GUI thread for all of them at once; the plots of one vie
 pyqtgraph layout) are painted one cell at a time. Each pass paints at least one cell, the cells
 left over first; a view left over in one pass paints at least one cell in the next. Only a view
 whose old picture is still where it was waits: one just shown, resized or moved paints at once.
-A repaint that would follow more than PAINT_BUDGET_MS of drawing in the same pass (see
-:func:`drawing_began`) waits for the next pass once, so drawing and painting do not add up."""
+Work on the GUI thread in one pass of the event loop adds up: a repaint that would follow more
+than PAINT_BUDGET_MS of work (drawing, see :func:`work_done`) in the same pass waits for the next
+pass once, and a draw step that would follow it waits too (:func:`work_in_pass`)."""
 
 from __future__ import annotations
 
@@ -24,22 +25,40 @@ import weakref
 from typing import Callable, Iterable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, QPoint, QRect, Qt, QTimer
+from PySide6.QtCore import QAbstractEventDispatcher, QCoreApplication, QEvent, QObject, QPoint, QRect, Qt, QTimer
 from PySide6.QtGui import QPainter, QPaintEvent, QRegion
 from PySide6.QtWidgets import QGraphicsView, QWidget
 
 LAYOUT_ROUNDS = 3  # a layout can ask for its parent's (the figure, then its scroll area): each round runs one level
 PAINT_BUDGET_MS = 4.0  # a repaint that has spent this long (plots and all) leaves the plots still to come for the next pass
 
-_drawing_since: float | None = None  # perf_counter() when drawing began that no repaint has shown yet
+_pass_work_ms = 0.0  # GUI-thread work done in this pass of the event loop (work_done)
+_watching_passes = False
 
 
-def drawing_began() -> None:
-    """Say that drawing (items changed for the next repaint) begins now: a repaint that comes more
-    than PAINT_BUDGET_MS later in the same pass of the event loop waits for the next pass."""
-    global _drawing_since
-    if _drawing_since is None:
-        _drawing_since = time.perf_counter()
+def _new_pass() -> None:
+    global _pass_work_ms
+    _pass_work_ms = 0.0
+
+
+def work_done(ms: float) -> None:
+    """Add ``ms`` of GUI-thread work (a draw step, a repaint) to this pass of the event loop's."""
+    global _pass_work_ms, _watching_passes
+    if not _watching_passes:  # each pass begins with one of these (processEvents: awake; exec: aboutToBlock)
+        dispatcher = QAbstractEventDispatcher.instance()
+        if dispatcher is None:
+            return
+        dispatcher.awake.connect(_new_pass)
+        dispatcher.aboutToBlock.connect(_new_pass)
+        _watching_passes = True
+    _pass_work_ms += ms
+
+
+def work_in_pass() -> float:
+    """The GUI-thread work done in this pass of the event loop so far, ms: more work (a repaint,
+    a draw step) that would take the pass past a frame waits for the next once this is over
+    PAINT_BUDGET_MS."""
+    return _pass_work_ms
 
 
 def plot_cells(view: QGraphicsView) -> list[QRect]:
@@ -124,13 +143,11 @@ class RepaintGate(QObject):
             return False
         if self.gathering or self.repainting_since is not None:
             return True  # a scene's "repaint now": the repaint this gathering is for paints it
-        global _drawing_since
-        if (_drawing_since is not None and not self.deferred
-                and (time.perf_counter() - _drawing_since) * 1000 > self.budget_ms):
+        if work_in_pass() > self.budget_ms and not self.deferred:
             self.deferred = True  # drawn at length in this pass: painted in the next
             self.next_pass.start()
             return True
-        self.deferred, _drawing_since = False, None
+        self.deferred = False
         self.gathering = True
         try:
             for _ in range(LAYOUT_ROUNDS):
@@ -150,6 +167,7 @@ class RepaintGate(QObject):
         try:
             self.window.event(event)  # the repaint, here: its paint events are known to be the window's repaint
         finally:
+            work_done((time.perf_counter() - self.repainting_since) * 1000)
             self.repainting_since = None
         return True
 

@@ -29,7 +29,7 @@ from widgets.activations import NAMES as ACTIVATION_NAMES
 from widgets.controls import OneLine
 from widgets.items import CellImage, DecadeAxis, PixelCurve, held_range
 from widgets.panel import Panel
-from widgets.repaint import drawing_began
+from widgets.repaint import work_done
 from workbench.compute import training as trn
 from workbench.compute import training_run as runs
 from workbench.i18n import ntr, pick, tr
@@ -744,12 +744,13 @@ class TrainingPanel(Panel):
 
     def _frame(self, view: runs.RunView | None = None) -> None:
         """Draw the run as it is now (``view``: its picture, made on the worker)."""
+        start = time.perf_counter()
         for _ in self._frame_steps(view):
             pass
+        work_done((time.perf_counter() - start) * 1000)  # a playing run's frame: its repaint may wait a pass
 
     def _frame_steps(self, view: runs.RunView | None = None) -> Iterator[None]:
         """_frame in steps (a draw's: the event loop may run between them)."""
-        drawing_began()  # a frame of a playing run too: its repaint waits for the next pass if it drew long
         run = self.run
         if run is None:
             return
