@@ -76,25 +76,29 @@ def plot_cells(view: QGraphicsView) -> list[QRect]:
     return cells or [view.viewport().rect()]
 
 
-def clipped_painting(view: QGraphicsView, viewport: QWidget) -> Callable[[QRegion], None]:
+def clipped_painting(view: QGraphicsView, viewport: QWidget) -> Callable[[QRegion], None] | None:
     """During a paint event of ``viewport``: a function that paints a part of it, and nothing
     outside that part. A QGraphicsView paints every item that meets the region of its paint event
     whole, and its background over the region's bounding rectangle: a part painted after another
     would paint over it. Each part's painting is clipped to it by the paint engine's system clip
-    (Qt's own clip for a widget's paint event, in the window's device pixels)."""
+    (Qt's own clip for a widget's paint event, in the window's device pixels). None where the
+    engine has no such clip (then the view is painted whole, at once)."""
     painter = QPainter(viewport)
     engine = painter.paintEngine()
     painter.end()
-    whole = engine.systemClip()
+    whole = engine.systemClip() if engine is not None else QRegion()
+    if whole.isEmpty():
+        return None
     offset = viewport.mapTo(viewport.window(), QPoint(0, 0))
     ratio = viewport.devicePixelRatioF()
 
     def paint(part: QRegion) -> None:
         clip = QRegion()
-        for rect in part:
+        for rect in part:  # edges scaled, not sizes: parts that touch still touch in device pixels
             rect = rect.translated(offset)
-            clip += QRect(round(rect.x() * ratio), round(rect.y() * ratio),
-                          round(rect.width() * ratio), round(rect.height() * ratio))
+            left, top = round(rect.x() * ratio), round(rect.y() * ratio)
+            clip += QRect(left, top, round((rect.x() + rect.width()) * ratio) - left,
+                          round((rect.y() + rect.height()) * ratio) - top)
         engine.setSystemClip(whole.intersected(clip))
         try:
             view.paintEvent(QPaintEvent(part))
@@ -108,8 +112,9 @@ class RepaintGate(QObject):
     changed: those on show; called at every repaint, so it should be quick; a view deleted since
     it was listed is passed over). Before the window repaints (its UpdateRequest), the layouts
     waiting to run are run and each view's scene gathers its changed items; the repaints those
-    scenes ask for meanwhile are the one that follows. During that repaint, a plot whose turn comes
-    after PAINT_BUDGET_MS of painting keeps its old picture and is painted in the next pass."""
+    scenes ask for meanwhile are the one that follows. During that repaint, a plot (a cell of a
+    view's layout) whose turn comes after PAINT_BUDGET_MS of painting keeps its old picture and is
+    painted in the next pass."""
 
     def __init__(self, window: QWidget, views: Callable[[], Iterable[QGraphicsView]],
                  budget_ms: float = PAINT_BUDGET_MS):
@@ -190,11 +195,13 @@ class RepaintGate(QObject):
         before_where, before_cells = self.painted_where.get(viewport, (None, []))
         self.painted_where[viewport] = (where, cells)
         waited = self.waited.pop(viewport, None)
-        if before_where != where or not viewport.testAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent):
-            self.plots_painted += 1  # nothing on screen to keep (just shown, or moved): all of it now
+        paint = None
+        if before_where == where and viewport.testAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent):
+            paint = clipped_painting(view, viewport)
+        if paint is None:  # nothing on screen to keep (just shown, or moved), or no clip: all of it now
+            self.plots_painted += 1
             return False
         left = QRegion(event.region())
-        paint = clipped_painting(view, viewport)
         kept = [cell for cell in cells if cell in before_cells]  # the others moved: their old picture is elsewhere
         now = left.subtracted(sum((QRegion(cell) for cell in kept), QRegion()))
         if len(kept) < len(cells) and not now.isEmpty():
