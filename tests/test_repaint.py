@@ -4,10 +4,13 @@ repaint leaves the plots still to come for the next pass."""
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+import pytest
+from PySide6.QtCore import QPoint, QRect, QTimer
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QLabel, QVBoxLayout, QWidget
 
 from widgets.repaint import RepaintGate, plot_cells, work_done, work_in_pass
+from workbench.registry import PANELS
 
 
 class CountedPlot(pg.PlotWidget):
@@ -218,3 +221,48 @@ def test_work_is_counted_per_pass_of_the_event_loop(qtbot):
     assert work_in_pass() == 7.0
     QApplication.processEvents()
     assert work_in_pass() == 0.0
+
+
+def shown_on_screen(window, viewport) -> np.ndarray:
+    """The pixels of ``viewport`` the window shows (its backing store), the part not scrolled away."""
+    shown = viewport.visibleRegion().boundingRect().translated(viewport.mapTo(window, QPoint(0, 0)))
+    image = window.screen().grabWindow(window.winId()).toImage().convertToFormat(QImage.Format.Format_RGB32).copy(shown)
+    return np.array(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine()).copy()
+
+
+STALE_NETWORK = pytest.mark.xfail(strict=False, reason=(
+    "known, not from the gate (the tree before it shows it too, 7 runs in 10): after these changes "
+    "the training network diagram's links and unit pictures on screen can differ from a repaint "
+    "of the same items (the region painted was the change's, the items' data the same)"))
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=STALE_NETWORK) if name == "training" else name
+                                  for name in PANELS])
+def test_after_changes_every_plot_on_screen_is_what_a_fresh_paint_of_it_shows(qtbot, style, name):
+    """Random changes on a panel of the main window, painted cell by cell over passes, then settled:
+    no part of a plot keeps an old picture. Each plot on screen is compared with the same plot just
+    repainted whole; a few pixels may differ where antialiased edges meet (a curve under a legend's
+    frame), a stale part differs in thousands (a region lost between passes: 1.1 % of a view)."""
+    from workbench.app import MainWindow
+    from workbench.soak import random_changes
+
+    window = MainWindow(style, name)
+    qtbot.addWidget(window)
+    window.show()
+    panel = window.panel
+    qtbot.waitUntil(lambda: panel.result is not None and not panel.busy(), timeout=10_000)
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        panel.set_values(random_changes(panel.PARAMS, rng))
+        QApplication.processEvents()
+    qtbot.waitUntil(lambda: not panel.busy(), timeout=20_000)
+    qtbot.wait(500)  # and what a panel redraws once changes stop (optimizers: antialiased paths after 150 ms)
+    views = [view for view in panel.findChildren(pg.GraphicsView) if view.isVisible()]
+    assert views
+    for view in views:
+        viewport = view.viewport()
+        before = shown_on_screen(window, viewport)
+        viewport.repaint()  # whole, now, outside the gate
+        after = shown_on_screen(window, viewport)
+        differing = (before != after).reshape(before.shape[0], -1, 4).any(axis=2).mean()
+        assert differing < 0.005, (view.objectName() or type(view).__name__, differing)

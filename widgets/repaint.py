@@ -226,7 +226,9 @@ class RepaintGate(QObject):
             if not left.isEmpty():  # between the cells (margins)
                 paint(left)
             return True
-        self.left_over[viewport] = left
+        # What an earlier pass left and the next has not yet asked for stays left too (outside this
+        # paint's region, it cannot be painted here).
+        self.left_over[viewport] = self.left_over.get(viewport, QRegion()).united(left)
         self.next_pass.start()
         return True
 

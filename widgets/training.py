@@ -560,7 +560,7 @@ class TrainingPanel(Panel):
         else:
             self.run.set_config(setup.config)
             self.run.patience = self.values["patience"]
-        yield from self._frame_steps()
+        self._frame()
         if self._autoplay:
             self._autoplay = False
             self.play()
@@ -745,12 +745,12 @@ class TrainingPanel(Panel):
     def _frame(self, view: runs.RunView | None = None) -> None:
         """Draw the run as it is now (``view``: its picture, made on the worker)."""
         start = time.perf_counter()
-        for _ in self._frame_steps(view):
-            pass
-        work_done((time.perf_counter() - start) * 1000)  # a playing run's frame: its repaint may wait a pass
+        try:
+            self._draw_frame(view)
+        finally:
+            work_done((time.perf_counter() - start) * 1000)  # a playing run's frame: its repaint may wait a pass
 
-    def _frame_steps(self, view: runs.RunView | None = None) -> Iterator[None]:
-        """_frame in steps (a draw's: the event loop may run between them)."""
+    def _draw_frame(self, view: runs.RunView | None) -> None:
         run = self.run
         if run is None:
             return
@@ -771,11 +771,8 @@ class TrainingPanel(Panel):
         self._view = view
         self._draw_status(view)
         self._draw_plane(view)
-        for draw in (self._draw_network, self._draw_curves):
-            yield
-            if self._view is not view:  # a newer frame was drawn meanwhile (a training frame arrived)
-                return
-            draw(view)
+        self._draw_network(view)
+        self._draw_curves(view)
 
     def _draw_status(self, view) -> None:
         parts = [tr("epoch {n}").format(n=view.epoch), tr("step {n}").format(n=view.step)]
