@@ -33,6 +33,7 @@ LAYOUT_ROUNDS = 3  # a layout can ask for its parent's (the figure, then its scr
 PAINT_BUDGET_MS = 4.0  # a repaint that has spent this long (plots and all) leaves the plots still to come for the next pass
 
 _pass_work_ms = 0.0  # GUI-thread work done in this pass of the event loop (work_done)
+_painting_part = False  # a part's paint event (clipped_painting) is on its way to the viewport
 _watching_passes = False
 
 
@@ -100,9 +101,12 @@ def clipped_painting(view: QGraphicsView, viewport: QWidget) -> Callable[[QRegio
             clip += QRect(left, top, round((rect.x() + rect.width()) * ratio) - left,
                           round((rect.y() + rect.height()) * ratio) - top)
         engine.setSystemClip(whole.intersected(clip))
-        try:
-            view.paintEvent(QPaintEvent(part))
+        global _painting_part
+        _painting_part = True
+        try:  # sent, not called: other event filters on the viewport see each part's paint event
+            QCoreApplication.sendEvent(viewport, QPaintEvent(part))
         finally:
+            _painting_part = False
             engine.setSystemClip(whole)
     return paint
 
@@ -140,7 +144,7 @@ class RepaintGate(QObject):
         kind = event.type()
         if watched is not self.window:
             if kind == QEvent.Type.Paint:
-                return self._paint_in_cells(watched, event)
+                return not _painting_part and self._paint_in_cells(watched, event)
             if kind in (QEvent.Type.Show, QEvent.Type.Hide):  # what is on screen there is no longer its picture
                 self.painted_where.pop(watched, None)
             return False

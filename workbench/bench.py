@@ -63,9 +63,10 @@ def time_changes(app, panel, name: str, values: list) -> list[float]:
     state = {"drawn": False, "painted": False}
     viewport = panel.figure.viewport() if isinstance(panel.figure, QAbstractScrollArea) else panel.figure
 
-    class PaintWatch(QObject):
+    class PaintWatch(QObject):  # on the application: a page built during the sweep is watched too
         def eventFilter(self, obj, event):
-            if event.type() == QEvent.Paint:  # a drawing in steps paints between its steps too
+            if (event.type() == QEvent.Paint and isinstance(obj, QWidget)  # a drawing in steps paints between steps too
+                    and (obj is viewport or viewport.isAncestorOf(obj))):
                 state["painted"] = True
             return False
 
@@ -74,9 +75,7 @@ def time_changes(app, panel, name: str, values: list) -> list[float]:
         loop.quit()
 
     watch = PaintWatch()
-    watched = [viewport, *viewport.findChildren(QWidget)]  # a child repaint does not paint its parent
-    for widget in watched:
-        widget.installEventFilter(watch)
+    app.installEventFilter(watch)
     loop = QEventLoop()
     guard = QTimer(singleShot=True)
     guard.timeout.connect(loop.quit)
@@ -102,8 +101,7 @@ def time_changes(app, panel, name: str, values: list) -> list[float]:
                 raise RuntimeError(f"benchmark: {name}={value!r} was drawn but not painted within 10 s")
         times.append((time.perf_counter() - start) * 1000)
     panel.drawn.disconnect(drawn)
-    for widget in watched:
-        widget.removeEventFilter(watch)
+    app.removeEventFilter(watch)
     return times
 
 
