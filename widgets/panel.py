@@ -447,8 +447,9 @@ class Panel(QWidget):
             raise
         finally:
             self.values = current
-            Panel.drawing_ms += (time.perf_counter() - start) * 1000
-            work_done((time.perf_counter() - start) * 1000)
+            elapsed_ms = (time.perf_counter() - start) * 1000
+            Panel.drawing_ms += elapsed_ms
+            work_done(elapsed_ms)
         if self._drawing is not None:  # a timer fires in the next pass; a call posted now could run in this one
             self._next_steps = steps
             self._next_step.start()

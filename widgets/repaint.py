@@ -220,7 +220,7 @@ class RepaintGate(QObject):
             if part.isEmpty():
                 continue
             late = (time.perf_counter() - self.repainting_since) * 1000 > self.budget_ms
-            if late and self.plots_painted and not (waited is not None and not painted_here):
+            if late and self.plots_painted and (painted_here or waited is None):  # one left over paints one
                 break
             paint(part)
             left -= part
